@@ -1,0 +1,93 @@
+"""``python -m slipway <step>``: the one entry point the step images and local launcher run.
+
+Every step takes the same arguments (``--config``, ``--run-id``, optional ``--partition`` and
+``--overrides``), reads its inputs from the store under the run's prefix, writes its outputs and
+``result.json`` there, and prints the result as the last line of output (``SLIPWAY_RESULT {...}``)
+so a launcher can show it without a store round trip. Exit codes: see ``slipway/errors.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from slipway.config import ConfigError, load_config
+from slipway.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInputError, StepInputMissing
+
+RESULT_MARKER = "SLIPWAY_RESULT "
+
+# step name -> "module:function"; imported lazily so `slipway ingest` never loads TensorFlow.
+STEPS: dict[str, str] = {
+    "ingest": "slipway.steps.ingest:run",
+    "validate": "slipway.steps.validate:run",
+    "train": "slipway.steps.train:run",
+    "evaluate": "slipway.steps.evaluate:run",
+}
+
+log = logging.getLogger("slipway")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    for name in STEPS:
+        p = sub.add_parser(name, help=f"run the {name} step")
+        p.add_argument("--config", required=True, help="pipeline YAML file")
+        p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
+        p.add_argument("--partition", default=None, help="data partition, fills {partition} in the source uri")
+        p.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}')
+    return parser
+
+
+def run_step(step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None):
+    """Load config, build the run context, run the step, emit its health metrics."""
+    from slipway import metrics
+    from slipway.steps.context import RunContext
+
+    config = load_config(config_path).with_overrides(overrides)
+    ctx = RunContext.create(config, run_id, partition=partition)
+    module_name, func_name = STEPS[step].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    batch = metrics.MetricsBatch(pipeline=config.name, step=step)
+    started = time.monotonic()
+    ok = False
+    try:
+        result = func(ctx, batch)
+        ok = True
+        return result
+    finally:
+        metrics.step_outcome(batch, succeeded=ok, duration_s=time.monotonic() - started)
+        metrics.emit(batch, config.metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        overrides = json.loads(args.overrides) if args.overrides else None
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ConfigError("--overrides must be a JSON object")
+    except json.JSONDecodeError as exc:
+        print(f"error: --overrides is not valid JSON: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        result = run_step(args.step, args.config, args.run_id, args.partition, overrides)
+    except (ConfigError, BadInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StepInputMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(RESULT_MARKER + json.dumps(result, sort_keys=True, default=str), flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

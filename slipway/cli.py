@@ -40,12 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"run the {name} step")
         p.add_argument("--config", required=True, help="pipeline YAML file")
         p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
-        p.add_argument("--partition", default=None, help="data partition, fills {partition} in the source uri")
-        p.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}')
+        p.add_argument(
+            "--partition", default=None, help="data partition, fills {partition} in the source uri"
+        )
+        p.add_argument(
+            "--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}'
+        )
     return parser
 
 
-def run_step(step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None):
+def run_step(
+    step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None
+):
     """Load config, build the run context, run the step, emit its health metrics."""
     from slipway import metrics
     from slipway.steps.context import RunContext

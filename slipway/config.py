@@ -167,7 +167,10 @@ class TrainingConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """Evaluation gate policy (see ``slipway/evaluation/gate.py``)."""
+    """Evaluation gate policy (see ``slipway/evaluation/gate.py``).
+
+    ``None`` disables an optional check; it is still recorded in the Blessing as ``skipped``.
+    """
 
     min_accuracy: float = Field(default=0.8, ge=0, le=1)
     min_class_recall: float | None = Field(default=None, ge=0, le=1)
@@ -175,9 +178,17 @@ class GateConfig(_Strict):
     # regression only counts when it is statistically significant at this level.
     max_accuracy_drop: float = Field(default=0.005, ge=0, le=1)
     significance_level: float = Field(default=0.05, gt=0, lt=1)
+    # Paired bootstrap of the accuracy difference (reported; the decision uses McNemar's test).
     bootstrap_samples: int = Field(default=1000, ge=100)
-    max_latency_ms_per_example: float | None = Field(default=None, gt=0)
-    max_model_size_mb: float | None = Field(default=None, gt=0)
+    bootstrap_seed: int = 0
+    max_latency_ms_per_example: float | None = Field(
+        default=None, gt=0, description="median ms per example at latency_batch_size"
+    )
+    # A per-example latency only means something at a stated batch size; the ceiling applies here.
+    latency_batch_size: int = Field(default=32, gt=0)
+    max_model_size_mb: float | None = Field(
+        default=None, gt=0, description="model.keras size, 1 MB = 10^6 bytes"
+    )
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -311,7 +322,9 @@ def _resolve_relative(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 def parse_config(raw: Any, path: str = "<memory>", base_dir: Path | None = None) -> PipelineConfig:
     """Validate an already-parsed mapping; ``path`` is only used in error messages."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"invalid pipeline config {path}: top level must be a mapping, got {type(raw).__name__}")
+        raise ConfigError(
+            f"invalid pipeline config {path}: top level must be a mapping, got {type(raw).__name__}"
+        )
     raw = _expand_env(raw)
     if base_dir is not None:
         raw = _resolve_relative(raw, base_dir)
@@ -346,6 +359,8 @@ def load_pipelines(folder: str | os.PathLike[str]) -> list[PipelineConfig]:
     seen: dict[str, str] = {}
     for cfg in configs:
         if cfg.name in seen:
-            raise ConfigError(f"pipeline name {cfg.name!r} is used by both {seen[cfg.name]} and {cfg.source_path}")
+            raise ConfigError(
+                f"pipeline name {cfg.name!r} is used by both {seen[cfg.name]} and {cfg.source_path}"
+            )
         seen[cfg.name] = cfg.source_path or ""
     return configs

@@ -38,7 +38,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # pipeline health, one series per step
     "slipway_step_duration_seconds": ("gauge", "Wall time of the step's last run", ("pipeline", "step")),
     "slipway_step_success": ("gauge", "1 if the step's last run succeeded, else 0", ("pipeline", "step")),
-    "slipway_step_last_run_timestamp_seconds": ("gauge", "Unix time the step last finished", ("pipeline", "step")),
+    "slipway_step_last_run_timestamp_seconds": (
+        "gauge",
+        "Unix time the step last finished",
+        ("pipeline", "step"),
+    ),
     "slipway_step_last_success_timestamp_seconds": (
         "gauge",
         "Unix time the step last succeeded",
@@ -59,7 +63,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     # training and evaluation
     "slipway_training_epochs": ("gauge", "Epochs completed by the last training run", ("pipeline", "model")),
-    "slipway_training_duration_seconds": ("gauge", "Wall time of the last training run", ("pipeline", "model")),
+    "slipway_training_duration_seconds": (
+        "gauge",
+        "Wall time of the last training run",
+        ("pipeline", "model"),
+    ),
     "slipway_model_accuracy": (
         "gauge",
         "Test accuracy of a model version on the current test set",
@@ -99,7 +107,7 @@ class MetricsBatch:
     def set(self, name: str, value: float, **labels: str) -> None:
         if name not in METRICS:
             raise KeyError(f"unknown metric {name!r}: define it in slipway/metrics.py")
-        kind, _, label_names = METRICS[name]
+        _, _, label_names = METRICS[name]
         labels = {"pipeline": self.pipeline, **labels} if "pipeline" in label_names else dict(labels)
         missing = set(label_names) - set(labels)
         if missing:
@@ -152,12 +160,14 @@ def emit(batch: MetricsBatch, config: MetricsConfig) -> str:
             handle.write(generate_latest(registry))
         os.replace(tmp, target)
         return str(target)
-    except Exception as exc:  # noqa: BLE001 - see docstring
+    except Exception as exc:
         log.warning("could not emit metrics for %s/%s: %s", batch.pipeline, batch.step, exc)
         return ""
 
 
-def step_outcome(batch: MetricsBatch, *, succeeded: bool, duration_s: float, now: float | None = None) -> None:
+def step_outcome(
+    batch: MetricsBatch, *, succeeded: bool, duration_s: float, now: float | None = None
+) -> None:
     """The health series every step reports."""
     now = time.time() if now is None else now
     batch.set("slipway_step_duration_seconds", duration_s, step=batch.step)
@@ -167,7 +177,7 @@ def step_outcome(batch: MetricsBatch, *, succeeded: bool, duration_s: float, now
         batch.set("slipway_step_last_success_timestamp_seconds", now, step=batch.step)
 
 
-def increment_total(store, key: str, label: str, amount: float = 1.0) -> float:  # noqa: ANN001
+def increment_total(store, key: str, label: str, amount: float = 1.0) -> float:
     """Add to a running total kept in the store (``metrics/<key>.json``); returns the new total.
 
     Compare-and-swap makes concurrent increments safe; used for counters such as gate decisions.

@@ -24,7 +24,9 @@ class Split:
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
-            raise DataError(f"images and labels differ in length: {len(self.x)} inputs vs {len(self.y)} labels")
+            raise DataError(
+                f"images and labels differ in length: {len(self.x)} inputs vs {len(self.y)} labels"
+            )
 
     def __len__(self) -> int:
         return len(self.y)

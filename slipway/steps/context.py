@@ -55,9 +55,9 @@ class RunContext:
         try:
             return self.store.get_json(self.result_key(step))
         except ArtifactNotFound:
+            where = self.store.uri(self.result_key(step))
             raise StepInputMissing(
-                f"no result of step {step!r} for run {self.run_id!r} at {self.store.uri(self.result_key(step))}:"
-                f" run {step} first"
+                f"no result of step {step!r} for run {self.run_id!r} at {where}: run {step} first"
             ) from None
 
     def write_result(self, step: str, result: dict[str, Any]) -> str:

@@ -1,0 +1,80 @@
+# Slipway: two commands on a fresh machine.
+#   make demo   - install everything, run the retraining DAG end to end on Fashion-MNIST
+#   make test   - install everything, run the whole test suite
+# Both are idempotent: installs are skipped when their inputs have not changed.
+
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+PYTHON ?= python3
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+STAMPS := $(ROOT)/.stamps
+APT_PACKAGES := dataset-fashion-mnist prometheus prometheus-pushgateway wrk
+
+# Airflow on the embedded defaults: metadata DB (SQLite) and logs inside the project folder.
+export AIRFLOW_HOME := $(ROOT)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(ROOT)/.airflow/airflow.db
+export AIRFLOW__API_AUTH__JWT_SECRET := slipway-local-only
+export SLIPWAY_STORE_URL ?= file://$(ROOT)/.slipway/store
+export SLIPWAY_METRICS_DIR ?= $(ROOT)/.slipway/metrics
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test install apt venv airflow-db lint lock clean bench
+
+demo: install airflow-db
+	$(PY) -m scripts.demo
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+install: apt venv
+
+apt: $(STAMPS)/apt
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: requirements.txt pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
+	@touch $@
+
+airflow-db: $(STAMPS)/airflow-db
+$(STAMPS)/airflow-db: $(STAMPS)/venv
+	@mkdir -p $(AIRFLOW_HOME)
+	$(VENV)/bin/airflow db migrate >$(AIRFLOW_HOME)/db-migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
+	@touch $@
+
+bench: install
+	$(PY) bench/bench_validation.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Regenerate the lock after changing a top-level pin (keeps every package pinned).
+lock:
+	(echo "# Lock of the whole local environment (Airflow's constraints file cannot be fetched here)."; \
+	 echo "# Regenerate with: make lock"; \
+	 $(PY) -m pip freeze --exclude-editable | grep -vi '^slipway') > requirements.txt
+
+clean:
+	rm -rf $(STAMPS) $(ROOT)/.airflow $(ROOT)/.slipway

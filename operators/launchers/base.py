@@ -1,0 +1,57 @@
+"""The launcher interface: run one ``python -m slipway <step>`` somewhere and report back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from slipway.cli import RESULT_MARKER
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    step: str
+    config_path: str
+    run_id: str
+    partition: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def argv(self) -> list[str]:
+        """Arguments after ``python -m slipway``; identical for a subprocess and a pod."""
+        args = [self.step, "--config", self.config_path, "--run-id", self.run_id]
+        if self.partition:
+            args += ["--partition", self.partition]
+        if self.overrides:
+            args += ["--overrides", json.dumps(self.overrides, sort_keys=True)]
+        return args
+
+
+@dataclass
+class StepOutcome:
+    exit_code: int
+    result: dict[str, Any] | None
+    log_tail: list[str]
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The step's own ``error:`` lines, else the last lines of its output."""
+        errors = [line for line in self.log_tail if line.startswith("error:")]
+        return errors or self.log_tail[-15:]
+
+
+def parse_result_line(line: str) -> dict[str, Any] | None:
+    if line.startswith(RESULT_MARKER):
+        return json.loads(line[len(RESULT_MARKER) :])
+    return None
+
+
+class StepLauncher(ABC):
+    @abstractmethod
+    def launch(self, request: StepRequest, log: logging.Logger) -> StepOutcome:
+        """Run the step to completion, streaming its output into ``log``."""
+
+    def cancel(self) -> None:  # noqa: B027 - optional hook, most launchers need nothing
+        """Stop a running step (task killed from the UI, timeout)."""

@@ -1,0 +1,123 @@
+"""Gate, register and promote operators: thin wrappers over ``slipway.release``.
+
+The gate never fails the run for a rejected candidate: a rejection is an outcome, so the gate task
+succeeds, logs the reasons with their numbers, and skips everything downstream (register,
+promote) the way ``ShortCircuitOperator`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk import BaseOperator, SkipMixin
+from airflow.sdk.exceptions import AirflowFailException
+
+from slipway import metrics
+from slipway.config import PipelineConfig, load_config
+
+
+class _ReleaseOperator(BaseOperator):
+    """Shared plumbing: config, run context, health metrics of the task."""
+
+    ui_color = "#d5f5e3"
+    step_name = ""
+
+    def __init__(self, *, config_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+
+    def execute(self, context: Any) -> Any:
+        from slipway.steps.context import RunContext
+
+        config: PipelineConfig = load_config(self.config_path)
+        ctx = RunContext.create(config, context["run_id"])
+        batch = metrics.MetricsBatch(pipeline=config.name, step=self.step_name)
+        started = time.monotonic()
+        ok = False
+        try:
+            result = self.decide(ctx, batch, context)
+            ok = True
+            return result
+        finally:
+            metrics.step_outcome(batch, succeeded=ok, duration_s=time.monotonic() - started)
+            metrics.emit(batch, config.metrics)
+
+    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> Any:
+        raise NotImplementedError
+
+
+class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
+    step_name = "gate"
+
+    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+        from slipway.evaluation.gate import GateOverrideError
+        from slipway.release import judge_candidate
+
+        params = context["params"]
+        force_reason = None
+        if params.get("force_deploy"):
+            force_reason = (params.get("force_reason") or "").strip()
+            if not force_reason:
+                raise AirflowFailException(
+                    "force_deploy is set but force_reason is empty: "
+                    "a forced deployment requires a written reason"
+                )
+        actor = _actor(context)
+        try:
+            blessing = judge_candidate(ctx, batch, force_reason=force_reason, actor=actor)
+        except GateOverrideError as exc:
+            raise AirflowFailException(str(exc)) from None
+        for line in blessing.reasons:
+            self.log.info("gate: %s", line)
+        if blessing.blessed:
+            self.log.info("gate: candidate %s%s", "BLESSED", " (forced)" if blessing.forced else "")
+        else:
+            self.log.warning(
+                "gate: candidate REJECTED; deployment tasks are skipped, the champion is untouched"
+            )
+            downstream = [t for t in context["task"].get_flat_relatives(upstream=False) if not t.is_teardown]
+            if downstream:
+                self.skip(ti=context["ti"], tasks=downstream)
+        return blessing.to_dict()
+
+
+class SlipwayRegisterOperator(_ReleaseOperator):
+    step_name = "register"
+
+    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+        from slipway.release import register_candidate
+
+        result = register_candidate(ctx, batch, actor=_actor(context))
+        self.log.info(
+            "registered %s version %s (%s)", result["model_name"], result["version"], result["model_uri"]
+        )
+        return result
+
+
+class SlipwayPromoteOperator(_ReleaseOperator):
+    step_name = "promote"
+
+    def __init__(self, *, register_task_id: str = "register", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.register_task_id = register_task_id
+
+    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+        from slipway.release import promote_candidate
+
+        registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
+        result = promote_candidate(ctx, batch, int(registered["version"]), actor=_actor(context))
+        self.log.info(
+            "champion of %s: v%s (was %s)",
+            result["model_name"],
+            result["champion"],
+            result["previous_champion"],
+        )
+        return result
+
+
+def _actor(context: Any) -> str:
+    """Who triggered the run, for the audit trail: the UI/REST user if any, else the scheduler."""
+    dag_run = context.get("dag_run")
+    user = getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None
+    return f"airflow:{user}" if user else "airflow:scheduler"

@@ -1,0 +1,56 @@
+"""``SlipwayStepOperator``: run one heavy step through the configured launcher.
+
+The operator resolves the run's config overrides from the Params form, hands the step to the
+launcher (local subprocess or Kubernetes), and maps the exit code: bad input fails the task at
+once without retries (retrying cannot fix data), anything else is retried as infrastructure
+trouble. The step's ``result.json`` becomes the task's XCom.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from operators.launchers import StepRequest, launcher_for
+from operators.links import DataDocsLink, EvaluationReportLink, ModelLink
+from operators.params import overrides_from_params
+from slipway.config import load_config
+from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
+
+
+class SlipwayStepOperator(BaseOperator):
+    template_fields = ("partition",)
+    ui_color = "#d6eaf8"
+    operator_extra_links = (DataDocsLink(), EvaluationReportLink(), ModelLink())
+
+    def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+        self.config_path = config_path
+        self.partition = partition
+        self._launcher = None
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        overrides = overrides_from_params(context["params"])
+        config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod
+        request = StepRequest(
+            step=self.step,
+            config_path=self.config_path,
+            run_id=context["run_id"],
+            partition=self.partition or None,
+            overrides=overrides,
+        )
+        self._launcher = launcher_for(config.launcher)
+        outcome = self._launcher.launch(request, self.log)
+        if outcome.exit_code == EXIT_OK and outcome.result is not None:
+            return outcome.result
+        reason = "\n".join(outcome.error_lines)
+        if outcome.exit_code == EXIT_BAD_INPUT:
+            raise AirflowFailException(f"step {self.step} rejected its input (no retry):\n{reason}")
+        raise AirflowException(f"step {self.step} failed with exit code {outcome.exit_code}:\n{reason}")
+
+    def on_kill(self) -> None:
+        if self._launcher is not None:
+            self._launcher.cancel()

@@ -1,0 +1,102 @@
+"""The train step: fit the configured model on the run's snapshot, export it, record how.
+
+Idempotent: a retry after success returns the stored result without training again (same
+snapshot and settings); a retry after a crash or preemption resumes from the last checkpoint.
+Output: ``train/model/`` (serving layout, see ``training.trainer.export_model``) and
+``train/result.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from slipway.data import load_snapshot
+from slipway.metrics import MetricsBatch
+from slipway.steps.context import RunContext
+from slipway.store import ArtifactNotFound
+from slipway.training.trainer import export_model, train
+from slipway.version import code_version
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
+    config = ctx.config
+    ingest = ctx.read_result("ingest")
+    fingerprint = f"{config.fingerprint()}-{ingest['snapshot_hash'][:16]}"
+
+    previous = _previous_result(ctx, fingerprint)
+    if previous is not None:
+        log.info("train already completed for this run and settings: reusing %s", previous["model_uri"])
+        return previous
+
+    snapshot = load_snapshot(ctx.store, ingest["snapshot_key"])
+    log.info(
+        "training %s on %d examples (validation %d), %d epochs, batch %d",
+        config.model_name,
+        len(snapshot.train),
+        len(snapshot.validation),
+        config.training.epochs,
+        config.training.batch_size,
+    )
+    outcome = train(
+        config,
+        snapshot,
+        store=ctx.store,
+        checkpoint_prefix=ctx.key("train", "checkpoint"),
+        fingerprint=fingerprint,
+    )
+    if not outcome.is_chief:
+        # Only the chief writes the model and the result; a worker is done when fit returns.
+        return {"role": "worker", "epochs_completed": outcome.epochs_completed}
+
+    model_prefix = ctx.key("train", "model")
+    metadata = {
+        "model_name": config.model_name,
+        "pipeline": config.name,
+        "run_id": ctx.run_id,
+        "snapshot_key": ingest["snapshot_key"],
+        "dataset_hash": ingest["snapshot_hash"],
+        "config": config.model_dump(mode="json", exclude={"source_path"}),
+        "config_fingerprint": fingerprint,
+        "code_version": code_version(),
+        "input_shape": list(config.data.input_shape),
+        "num_classes": config.data.num_classes,
+        "class_names": config.data.class_names,
+        "history": outcome.history,
+        "final_metrics": outcome.final,
+        "epochs_completed": outcome.epochs_completed,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
+        "training_seconds": round(outcome.duration_s, 3),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        export_model(outcome.model, Path(tmp) / "model", metadata)
+        ctx.store.upload_dir(Path(tmp) / "model", model_prefix)
+
+    batch.set("slipway_training_epochs", outcome.epochs_completed, model=config.model_name)
+    batch.set("slipway_training_duration_seconds", outcome.duration_s, model=config.model_name)
+    result = {
+        "model_key": model_prefix,
+        "model_uri": ctx.store.uri(model_prefix),
+        "config_fingerprint": fingerprint,
+        "snapshot_hash": ingest["snapshot_hash"],
+        "epochs_completed": outcome.epochs_completed,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
+        "final_metrics": outcome.final,
+        "history": outcome.history,
+        "training_seconds": round(outcome.duration_s, 3),
+        "code_version": code_version(),
+    }
+    ctx.write_result("train", result)
+    return result
+
+
+def _previous_result(ctx: RunContext, fingerprint: str) -> dict[str, Any] | None:
+    try:
+        previous = ctx.store.get_json(ctx.result_key("train"))
+    except ArtifactNotFound:
+        return None
+    return previous if previous.get("config_fingerprint") == fingerprint else None

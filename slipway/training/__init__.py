@@ -1,0 +1,1 @@
+"""Keras model builders, tf.data input, the resumable trainer and distribution setup."""

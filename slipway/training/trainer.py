@@ -1,0 +1,116 @@
+"""Fit a model on a snapshot, resumably, and export it for serving.
+
+``train`` is the whole training procedure independent of where it runs (local process, GPU pod,
+one worker of an Indexed Job): seed everything, resume from the store's checkpoint if one
+matches, fit with tf.data input, and return the model with its per-epoch curves.
+``export_model`` writes the serving layout: a TF-Serving-loadable SavedModel (``saved_model.pb``,
+``variables/``) plus the native ``model.keras`` and ``metadata.json`` in the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from slipway.config import PipelineConfig
+from slipway.data.dataset import Snapshot
+from slipway.store import ArtifactStore
+from slipway.training.checkpoint import StoreCheckpoint, load_checkpoint
+from slipway.training.distributed import cluster_role, make_strategy
+from slipway.training.input import make_dataset
+from slipway.training.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingOutcome:
+    model: keras.Model
+    history: dict[str, list[float]]
+    epochs_completed: int
+    resumed_from_epoch: int
+    duration_s: float
+    is_chief: bool
+
+    @property
+    def final(self) -> dict[str, float]:
+        """Last epoch's value of every curve (loss, accuracy, val_loss, val_accuracy)."""
+        return {name: values[-1] for name, values in self.history.items() if values}
+
+
+class _LogEpochs(keras.callbacks.Callback):
+    """One readable line per epoch in the task log (Keras' progress bar is noise in a log file)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        figures = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d %s", epoch + 1, self.params.get("epochs", 0), figures)
+
+
+def train(
+    config: PipelineConfig,
+    snapshot: Snapshot,
+    *,
+    store: ArtifactStore,
+    checkpoint_prefix: str,
+    fingerprint: str,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> TrainingOutcome:
+    settings = config.training
+    keras.utils.set_random_seed(settings.seed)
+    role = cluster_role()
+    strategy = make_strategy(settings.strategy, role)
+    started = time.monotonic()
+
+    with strategy.scope():
+        resume = load_checkpoint(store, checkpoint_prefix, fingerprint)
+        if resume is not None:
+            model, initial_epoch, history = resume.model, resume.epoch, resume.history
+        else:
+            model = build_model(settings, tuple(config.data.input_shape), config.data.num_classes)
+            initial_epoch, history = 0, {}
+
+    train_ds = make_dataset(
+        snapshot.train, settings.batch_size, shuffle=True, seed=settings.seed + initial_epoch
+    )
+    val_ds = (
+        make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=settings.seed)
+        if len(snapshot.validation)
+        else None
+    )
+    checkpoint = StoreCheckpoint(
+        store, checkpoint_prefix, fingerprint, history=history, is_chief=role.is_chief
+    )
+    if initial_epoch < settings.epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=settings.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[checkpoint, _LogEpochs(), *(extra_callbacks or [])],
+            shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
+            verbose=0,
+        )
+    return TrainingOutcome(
+        model=model,
+        history=checkpoint.history,
+        epochs_completed=settings.epochs,
+        resumed_from_epoch=initial_epoch,
+        duration_s=time.monotonic() - started,
+        is_chief=role.is_chief,
+    )
+
+
+def export_model(model: keras.Model, out_dir: str | Path, metadata: dict[str, Any]) -> Path:
+    """Write the serving layout into ``out_dir`` (which becomes registry version ``N/``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.export(str(out), format="tf_saved_model", verbose=False)
+    model.save(out / "model.keras")
+    (out / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+    return out

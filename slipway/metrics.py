@@ -48,6 +48,8 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Unix time the step last succeeded",
         ("pipeline", "step"),
     ),
+    # ingest
+    "slipway_ingest_rows": ("gauge", "Examples per split of the last snapshot", ("pipeline", "split")),
     # data validation
     "slipway_validation_success": ("gauge", "1 if the last validation passed, else 0", ("pipeline",)),
     "slipway_validation_failed_expectations": (
@@ -59,6 +61,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "slipway_validation_drift": (
         "gauge",
         "Drift statistic of the last validation against the reference profile",
+        ("pipeline", "statistic"),
+    ),
+    "slipway_validation_drift_threshold": (
+        "gauge",
+        "Threshold the drift statistic was held to (configured, raised to the sampling-noise floor)",
         ("pipeline", "statistic"),
     ),
     # training and evaluation

@@ -7,14 +7,20 @@ SHA-256 of its content so that the same data always gets the same key (reruns re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from slipway.errors import BadInputError
 
-class DataError(ValueError):
-    """Input data is unreadable or malformed; the message says which file and what is wrong."""
+
+class DataError(BadInputError, ValueError):
+    """Input data is unreadable or malformed; the message says which file and what is wrong.
+
+    A ``BadInputError``: no retry can fix bad data, so a step fails at once with exit code 65.
+    """
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,12 @@ class Snapshot:
     validation: Split
     test: Split
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
-        """SHA-256 over shapes, dtypes and bytes of all six arrays: the snapshot's identity."""
+        """SHA-256 over shapes, dtypes and bytes of all six arrays: the snapshot's identity.
+
+        Cached: the arrays of a snapshot are not modified once it exists.
+        """
         digest = hashlib.sha256()
         for name in ("train", "validation", "test"):
             split: Split = getattr(self, name)

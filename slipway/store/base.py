@@ -12,6 +12,7 @@ writes make concurrent writers safe without a database:
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,16 +114,47 @@ class ArtifactStore(ABC):
             raise ArtifactNotFound(f"no artifacts under {self.uri(prefix)}")
         return root
 
+    def copy(self, src_key: str, dst_key: str) -> str:
+        """Copy one object (unconditionally); returns the new ETag. S3 copies server-side."""
+        return self.put_bytes(dst_key, self.get_bytes(src_key))
+
     def copy_prefix(self, src_prefix: str, dst_prefix: str) -> list[str]:
         """Copy every key under ``src_prefix`` to ``dst_prefix`` (same relative layout)."""
-        src_prefix = src_prefix.rstrip("/") + "/"
-        dst_prefix = dst_prefix.rstrip("/") + "/"
+        src_prefix = check_prefix(src_prefix)
+        dst_prefix = check_prefix(dst_prefix)
         copied = []
-        for key in self.list(src_prefix):
+        for key in list(self.list(src_prefix)):  # listed first: dst may lie under src
             dst = dst_prefix + key[len(src_prefix) :]
-            self.put_bytes(dst, self.get_bytes(key))
+            self.copy(key, dst)
             copied.append(dst)
         return copied
+
+
+_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\\]")
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key, else raise ``StoreError`` naming it.
+
+    Both backends enforce the same rule so that a key that works on a laptop (``file://``) also
+    works on S3 and cannot climb out of the store root: no absolute paths, no empty, ``.`` or
+    ``..`` segments, no backslashes or control characters.
+    """
+    if not isinstance(key, str) or not key:
+        raise StoreError(f"invalid store key {key!r}: keys are non-empty strings")
+    parts = key.split("/")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in parts) or _BAD_KEY_CHARS.search(key):
+        raise StoreError(
+            f"invalid store key {key!r}: keys are relative '/'-separated paths without empty,"
+            " '.' or '..' segments, backslashes or control characters"
+        )
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Normalise a folder-like prefix to ``""`` (everything) or ``"a/b/"``; validated as a key."""
+    stripped = prefix.rstrip("/")
+    return check_key(stripped) + "/" if stripped else ""
 
 
 def _dumps(value: Any) -> bytes:

@@ -1,0 +1,193 @@
+"""The evaluate step: candidate and champion on the same frozen test set -> result.json + report.
+
+Inputs: the ingest result (``snapshot_key``), the candidate at ``train/model/`` and, when the
+registry has a ``champion`` alias, that version's files. Both are downloaded to a temporary folder
+and scored on the snapshot's test split (the champion is re-scored every run, never compared with
+an old number).
+
+Outputs under ``runs/<pipeline>/<run>/evaluate/``:
+
+* ``result.json`` - small, for the gate (``slipway.evaluation.gate.decide``)::
+
+    {model_name, run_id, snapshot_key, test_rows, num_classes, wall_seconds,
+     candidate: VARIANT, champion: VARIANT (+ version) | null,
+     comparison: {accuracy_delta, mcnemar_p_value, candidate_only, champion_only, both_correct,
+                  both_wrong, discordant, bootstrap_ci: {estimate, low, high, confidence,
+                  samples, seed}} | null,
+     report_key, report_uri, predictions_key}
+    VARIANT = {accuracy, log_loss, ece, ece_bins, per_class: [{class, name, precision, recall,
+               f1, support}], confusion_matrix (null above 50 classes), test_rows,
+               latency: {batch_size, ms_per_batch, ms_per_example, timed_batches, warmup_batches},
+               size: {model_file_bytes, artifact_bytes, model_file_mb}, predict_seconds,
+               version, model_key}
+
+* ``report.html`` - the human report, with a *pending* gate decision;
+* ``predictions.npz`` - per-example labels, predictions, confidences and correctness of both
+  models (kept out of result.json so it stays small).
+
+The gate runs afterwards in the Airflow worker: ``blessing = decide(config.gate, result)``, then
+``add_blessing_to_report(report_html, blessing)`` gives the final report to store with the version.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slipway.evaluation.comparison import Comparison, ScoredVariant, compare, score_variant
+from slipway.metrics import MetricsBatch
+from slipway.steps.context import RunContext, safe_run_id
+
+log = logging.getLogger(__name__)
+
+EXPLAINED_EXAMPLES = 6
+IG_STEPS = 48
+
+
+def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
+    """Score candidate and champion, write report.html, predictions.npz and result.json."""
+    started = time.monotonic()
+    cfg = ctx.config
+    snapshot_key = ctx.read_result("ingest")["snapshot_key"]
+    test = _test_split(ctx, snapshot_key)
+    champion_version, champion_prefix = _champion(ctx)
+    candidate_prefix = ctx.key("train", "model")
+    common = {"num_classes": cfg.data.num_classes, "latency_batch_size": cfg.gate.latency_batch_size}
+
+    with tempfile.TemporaryDirectory(prefix="slipway-evaluate-") as tmp:
+        cand_dir = ctx.store.download_dir(candidate_prefix, Path(tmp) / "candidate")
+        candidate = score_variant("candidate", cand_dir, test.x, test.y, **common)
+        champion = None
+        if champion_version is not None and champion_prefix is not None:
+            champ_dir = ctx.store.download_dir(champion_prefix, Path(tmp) / "champion")
+            champion = score_variant(
+                "champion", champ_dir, test.x, test.y, version=champion_version, **common
+            )
+    comparison = compare(
+        candidate,
+        champion,
+        bootstrap_samples=cfg.gate.bootstrap_samples,
+        confidence=1.0 - cfg.gate.significance_level,
+        seed=cfg.gate.bootstrap_seed,
+    )
+    report_html = build_report(ctx, comparison, test.x, test.y, snapshot_key)
+
+    report_key = ctx.key("evaluate", "report.html")
+    ctx.store.put_bytes(report_key, report_html.encode("utf-8"))
+    predictions_key = ctx.key("evaluate", "predictions.npz")
+    ctx.store.put_bytes(predictions_key, _predictions_npz(test.y, comparison))
+
+    names = cfg.data.class_names
+    result: dict[str, Any] = {
+        "model_name": cfg.model_name,
+        "run_id": ctx.run_id,
+        "snapshot_key": snapshot_key,
+        "test_rows": len(test),
+        "num_classes": cfg.data.num_classes,
+        "candidate": {**candidate.summary(names), "model_key": candidate_prefix},
+        "champion": {**champion.summary(names), "model_key": champion_prefix} if champion else None,
+        "comparison": comparison.summary(),
+        "report_key": report_key,
+        "report_uri": ctx.store.uri(report_key),
+        "predictions_key": predictions_key,
+        "wall_seconds": round(time.monotonic() - started, 3),
+    }
+    ctx.write_result("evaluate", result)
+    _set_metrics(batch, ctx, comparison)
+    log.info(
+        "evaluated candidate (accuracy %.4f) against %s in %.1fs",
+        candidate.metrics.accuracy,
+        f"champion v{champion_version} (accuracy {champion.metrics.accuracy:.4f})"
+        if champion
+        else "no champion",
+        result["wall_seconds"],
+    )
+    return result
+
+
+def build_report(
+    ctx: RunContext, comparison: Comparison, x: np.ndarray, y: np.ndarray, snapshot_key: str
+) -> str:
+    """The HTML report (pending gate decision), with integrated-gradients maps for image inputs."""
+    from slipway.evaluation.explain import integrated_gradients, pick_examples
+    from slipway.evaluation.report import ReportData, image_shape, render_report
+
+    candidate = comparison.candidate
+    explained = attributions = None
+    if image_shape(x.shape[1:]) is not None:
+        explained = pick_examples(y, candidate.metrics.predictions, EXPLAINED_EXAMPLES)
+        attributions = integrated_gradients(candidate.model, x[explained], steps=IG_STEPS)
+    data = ReportData(
+        model_name=ctx.config.model_name,
+        run_id=ctx.run_id,
+        snapshot_key=snapshot_key,
+        x_test=x,
+        y_test=y,
+        candidate=_view(candidate),
+        champion=_view(comparison.champion) if comparison.champion else None,
+        mcnemar=comparison.mcnemar,
+        bootstrap=comparison.bootstrap,
+        class_names=ctx.config.data.class_names,
+        explained=explained,
+        attributions=attributions,
+        significance_level=ctx.config.gate.significance_level,
+    )
+    return render_report(data)
+
+
+def _test_split(ctx: RunContext, snapshot_key: str) -> Any:
+    """The frozen test split of the run's snapshot (the same examples for both models)."""
+    from slipway.data import load_snapshot
+
+    return load_snapshot(ctx.store, snapshot_key).test
+
+
+def _champion(ctx: RunContext) -> tuple[int | None, str | None]:
+    """The champion's version and store prefix, or (None, None) for the first model."""
+    from slipway.registry import ModelRegistry
+
+    registry = ModelRegistry(ctx.store, ctx.config.model_name)
+    version = registry.get_alias("champion")
+    if version is None:
+        return None, None
+    return version, registry.model_prefix(version)
+
+
+def _view(variant: ScoredVariant) -> Any:
+    from slipway.evaluation.report import ModelView
+
+    label = "candidate" if variant.version is None else f"champion v{variant.version}"
+    return ModelView(label, variant.metrics, variant.version, variant.scored.latency, variant.scored.size)
+
+
+def _predictions_npz(y: np.ndarray, comparison: Comparison) -> bytes:
+    arrays: dict[str, np.ndarray] = {"y_true": np.asarray(y)}
+    for variant in (comparison.candidate, comparison.champion):
+        if variant is None:
+            continue
+        m = variant.metrics
+        arrays[f"{variant.variant}_prediction"] = m.predictions.astype(np.int32)
+        arrays[f"{variant.variant}_confidence"] = m.confidence.astype(np.float32)
+        arrays[f"{variant.variant}_correct"] = m.correct
+        arrays[f"{variant.variant}_confusion"] = m.confusion
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _set_metrics(batch: MetricsBatch, ctx: RunContext, comparison: Comparison) -> None:
+    """Accuracy and loss gauges; the candidate has no registry version yet, so it is labelled by run."""
+    model = ctx.config.model_name
+    for variant in (comparison.candidate, comparison.champion):
+        if variant is None:
+            continue
+        version = safe_run_id(ctx.run_id) if variant.version is None else str(variant.version)
+        labels = {"model": model, "version": version, "variant": variant.variant}
+        batch.set("slipway_model_accuracy", variant.metrics.accuracy, **labels)
+        batch.set("slipway_model_loss", variant.metrics.log_loss, **labels)

@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
 
+from operators.links import EvaluationReportLink, ModelLink
 from slipway import metrics
 from slipway.config import PipelineConfig, load_config
 
@@ -49,10 +50,11 @@ class _ReleaseOperator(BaseOperator):
 
 class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
     step_name = "gate"
+    operator_extra_links = (EvaluationReportLink(),)
 
     def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.evaluation.gate import GateOverrideError
-        from slipway.release import judge_candidate
+        from slipway.release import final_report_key, judge_candidate
 
         params = context["params"]
         force_reason = None
@@ -79,11 +81,16 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
             downstream = [t for t in context["task"].get_flat_relatives(upstream=False) if not t.is_teardown]
             if downstream:
                 self.skip(ti=context["ti"], tasks=downstream)
-        return blessing.to_dict()
+        report_key = final_report_key(ctx)
+        return {
+            **blessing.to_dict(),
+            "report_uri": ctx.store.uri(report_key) if ctx.store.exists(report_key) else "",
+        }
 
 
 class SlipwayRegisterOperator(_ReleaseOperator):
     step_name = "register"
+    operator_extra_links = (EvaluationReportLink(), ModelLink())
 
     def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import register_candidate

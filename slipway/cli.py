@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}'
         )
+    p = sub.add_parser("summary", help="print what happened in a run, with its numbers and artifacts")
+    p.add_argument("--config", required=True, help="pipeline YAML file")
+    p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
     return parser
 
 
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+    if args.step == "summary":
+        return _summary(args.config, args.run_id)
     try:
         overrides = json.loads(args.overrides) if args.overrides else None
         if overrides is not None and not isinstance(overrides, dict):
@@ -92,6 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print(RESULT_MARKER + json.dumps(result, sort_keys=True, default=str), flush=True)
+    return EXIT_OK
+
+
+def _summary(config_path: str, run_id: str) -> int:
+    from slipway.steps.context import RunContext
+    from slipway.summary import summarize_run
+
+    try:
+        ctx = RunContext.create(load_config(config_path), run_id)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summarize_run(ctx))
     return EXIT_OK
 
 

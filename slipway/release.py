@@ -22,12 +22,6 @@ log = logging.getLogger(__name__)
 GATE_RESULTS = ("blessed", "rejected", "forced")
 
 
-def gate_result_label(blessing: Blessing) -> str:
-    if blessing.forced:
-        return "forced"
-    return "blessed" if blessing.blessed else "rejected"
-
-
 def judge_candidate(
     ctx: RunContext, batch: MetricsBatch, *, force_reason: str | None = None, actor: str = "slipway"
 ) -> Blessing:
@@ -49,10 +43,24 @@ def judge_candidate(
         ctx.store.put_json_if_absent(key, blessing.to_dict())
     except PreconditionFailed:  # a concurrent retry decided first: its decision stands
         return Blessing.from_dict(ctx.store.get_json(key))
-    label = gate_result_label(blessing)
-    increment_total(ctx.store, f"{ctx.config.name}/gate_decisions", label)
+    increment_total(ctx.store, f"{ctx.config.name}/gate_decisions", blessing.result)
     _set_gate_totals(ctx, batch)
+    _write_final_report(ctx, evaluation, blessing)
     return blessing
+
+
+def _write_final_report(ctx: RunContext, evaluation: dict[str, Any], blessing: Blessing) -> None:
+    """The evaluation report with the gate's decision filled in: the version's report of record."""
+    if not evaluation.get("report_key"):
+        return
+    from slipway.evaluation.report import add_blessing_to_report
+
+    html = ctx.store.get_bytes(evaluation["report_key"]).decode()
+    ctx.store.put_bytes(ctx.key("gate", "report.html"), add_blessing_to_report(html, blessing).encode())
+
+
+def final_report_key(ctx: RunContext) -> str:
+    return ctx.key("gate", "report.html")
 
 
 def _set_gate_totals(ctx: RunContext, batch: MetricsBatch) -> None:
@@ -90,8 +98,9 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
     _attach_once(
         registry, version.number, "blessing.json", ctx.store.get_bytes(ctx.key("gate", "blessing.json"))
     )
-    if evaluation.get("report_key"):
-        _attach_once(registry, version.number, "report.html", ctx.store.get_bytes(evaluation["report_key"]))
+    has_report = ctx.store.exists(final_report_key(ctx))
+    if has_report:
+        _attach_once(registry, version.number, "report.html", ctx.store.get_bytes(final_report_key(ctx)))
     reason = "blessed by the evaluation gate"
     if blessing.forced:
         reason = f"forced deployment by {blessing.forced_by}: {blessing.force_reason}"
@@ -102,9 +111,7 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
         "model_name": ctx.config.model_name,
         "version": version.number,
         "model_uri": version.uri,
-        "report_uri": registry.attachment_uri(version.number, "report.html")
-        if evaluation.get("report_key")
-        else "",
+        "report_uri": registry.attachment_uri(version.number, "report.html") if has_report else "",
         "forced": blessing.forced,
     }
 

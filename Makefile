@@ -74,7 +74,7 @@ lint: install
 lock:
 	(echo "# Lock of the whole local environment (Airflow's constraints file cannot be fetched here)."; \
 	 echo "# Regenerate with: make lock"; \
-	 $(PY) -m pip freeze --exclude-editable | grep -vi '^slipway') > requirements.txt
+	 $(PY) -m pip freeze --exclude-editable | grep -vi "^slipway") > requirements.txt
 
 clean:
 	rm -rf $(STAMPS) $(ROOT)/.airflow $(ROOT)/.slipway

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "dags" / "pipelines" / "fashion_mnist.yaml"
 DAG_ID = "retrain_fashion_mnist"
 
-# Lines of the DAG run log worth showing live.
+# Messages of the DAG run log worth showing live (Airflow's own decoration is cut off).
 _PROGRESS = re.compile(
-    r"(\[train\].*epoch \d+/\d+.*)|(gate: .*)|(registered .*)|(champion of .*)|(Task .* (success|failed|skipped|upstream_failed))",
-    re.I,
+    r"(epoch \d+/\d+ .*?|gate: .*?|registered .*?|champion of .*?|validation (?:PASSED|FAILED).*?)"
+    r"(?:\s+\[airflow|\s*$)"
 )
 
 
@@ -52,7 +52,7 @@ def main() -> int:
                 continue
             match = _PROGRESS.search(line)
             if match:
-                print("  " + match.group(0).strip()[:160], flush=True)
+                print("  " + match.group(1).strip(), flush=True)
         code = child.wait()
     elapsed = time.monotonic() - started
     print(f"DAG run {run_id} finished: {state} in {elapsed:.0f}s")

@@ -43,14 +43,10 @@ def summarize_run(ctx: RunContext) -> str:
         lines.append("  dataset    (ingest did not run)")
 
     if validate:
-        verdict = "PASSED" if validate.get("success") else "FAILED"
-        stats = validate.get("statistics", {})
-        lines.append(
-            f"  validation {verdict}: {stats.get('successful_expectations', '?')}/"
-            f"{stats.get('evaluated_expectations', '?')} expectations"
-        )
-        for item in validate.get("failed", [])[:5]:
-            lines.append(f"             failed: {item}")
+        text = validate.get("summary") or ("PASSED" if validate.get("success") else "FAILED")
+        lines.append(f"  validation {text.removeprefix('validation ')}")
+        for message in validate.get("failure_messages", [])[:8]:
+            lines.append(f"             failed: {message}")
     else:
         lines.append("  validation (did not run)")
 
@@ -95,7 +91,10 @@ def summarize_run(ctx: RunContext) -> str:
         lines.append(f"    snapshot     {ctx.store.uri(ingest['snapshot_key'])}")
     if validate and validate.get("data_docs_uri"):
         lines.append(f"    data docs    {validate['data_docs_uri']}")
-    if evaluate and evaluate.get("report_uri"):
+    final_report = ctx.key("gate", "report.html")
+    if ctx.store.exists(final_report):
+        lines.append(f"    report       {ctx.store.uri(final_report)}")
+    elif evaluate and evaluate.get("report_uri"):
         lines.append(f"    report       {evaluate['report_uri']}")
     if champion is not None:
         lines.append(f"    champion     {registry.get_version(champion).uri}")

@@ -8,12 +8,12 @@ trouble. The step's ``result.json`` becomes the task's XCom.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from operators.launchers import StepRequest, launcher_for
+from operators.launchers import StepLauncher, StepRequest, launcher_for
 from operators.links import DataDocsLink, EvaluationReportLink, ModelLink
 from operators.params import overrides_from_params
 from slipway.config import load_config
@@ -23,14 +23,20 @@ from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
 class SlipwayStepOperator(BaseOperator):
     template_fields = ("partition",)
     ui_color = "#d6eaf8"
-    operator_extra_links = (DataDocsLink(), EvaluationReportLink(), ModelLink())
+    # Each step's button opens what that step produced (set per instance in __init__).
+    LINKS_BY_STEP: ClassVar[dict[str, tuple[BaseOperatorLink, ...]]] = {
+        "validate": (DataDocsLink(),),
+        "train": (ModelLink(),),
+        "evaluate": (EvaluationReportLink(),),
+    }
 
     def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.step = step
         self.config_path = config_path
         self.partition = partition
-        self._launcher = None
+        self.operator_extra_links = self.LINKS_BY_STEP.get(step, ())
+        self._launcher: StepLauncher | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         overrides = overrides_from_params(context["params"])

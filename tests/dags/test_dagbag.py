@@ -66,3 +66,15 @@ def test_bad_config_gives_one_clear_import_error(tmp_path: Path, monkeypatch: py
     assert "broken.yaml" in message
     assert "training.epochs" in message and "greater than 0" in message
     assert message.count("Traceback") <= 1
+
+
+def test_extra_links_per_task(dagbag) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.to_dict(dagbag.dags["retrain_fashion_mnist"])
+    links = {
+        t["__var"]["task_id"]: t["__var"].get("_operator_extra_links") for t in serialized["dag"]["tasks"]
+    }
+    assert links["validate"] == {"Data Docs": "_link_DataDocsLink"}
+    assert links["evaluate"] == {"Evaluation report": "_link_EvaluationReportLink"}
+    assert "Evaluation report" in links["gate"] and "Model artifacts" in links["register"]

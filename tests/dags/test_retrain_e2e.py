@@ -135,7 +135,9 @@ def test_rejection_skips_deployment_and_force_needs_reason(
     blessing = store.get_json(f"runs/digits/{safe_run_id(run.run_id)}/gate/blessing.json")
     assert blessing["blessed"] is False and blessing["result"] == "rejected"
     metrics_text = (tmp_path / "metrics" / "slipway_digits_gate.prom").read_text()
-    assert 'slipway_gate_decisions_total{model="digits",pipeline="digits",result="rejected"} 1.0' in metrics_text
+    assert (
+        'slipway_gate_decisions_total{model="digits",pipeline="digits",result="rejected"} 1.0' in metrics_text
+    )
 
     # Forcing without a written reason fails the gate; nothing is registered.
     run, states = run_dag(monkeypatch, pipelines, force_deploy=True, force_reason="  ")

@@ -54,6 +54,7 @@ $(STAMPS)/venv: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	rm -rf $(ROOT)/slipway.egg-info  # a second copy of the metadata on sys.path would load the plugin twice
 	$(PY) -m pip check
 	@touch $@
 

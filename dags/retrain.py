@@ -6,18 +6,15 @@ file with one clear import error naming the file and the field (see ``slipway.co
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from airflow.sdk import DAG, Param
 
 from operators.params import param_defaults
+from operators.pipelines import pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
 from operators.step import SlipwayStepOperator
 from slipway.config import ConfigError, PipelineConfig, load_pipelines
-
-PIPELINES_DIR = Path(os.environ.get("SLIPWAY_PIPELINES_DIR", Path(__file__).parent / "pipelines"))
 
 DOC = """
 ### Retrain `{model}` ({name})
@@ -93,7 +90,7 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
 
 
 try:
-    _PIPELINES = load_pipelines(PIPELINES_DIR)
+    _PIPELINES = load_pipelines(pipelines_dir())
 except ConfigError as exc:
     raise ConfigError(str(exc)) from None  # one clear message, no traceback soup
 

@@ -82,10 +82,9 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
             if downstream:
                 self.skip(ti=context["ti"], tasks=downstream)
         report_key = final_report_key(ctx)
-        return {
-            **blessing.to_dict(),
-            "report_uri": ctx.store.uri(report_key) if ctx.store.exists(report_key) else "",
-        }
+        if not ctx.store.exists(report_key):
+            return blessing.to_dict()
+        return {**blessing.to_dict(), "report_key": report_key, "report_uri": ctx.store.uri(report_key)}
 
 
 class SlipwayRegisterOperator(_ReleaseOperator):

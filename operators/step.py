@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from operators.launchers import StepLauncher, StepRequest, launcher_for
-from operators.links import DataDocsLink, EvaluationReportLink, ModelLink
+from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
 from operators.params import overrides_from_params
 from slipway.config import load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
@@ -26,7 +26,7 @@ class SlipwayStepOperator(BaseOperator):
     # Each step's button opens what that step produced (set per instance in __init__).
     LINKS_BY_STEP: ClassVar[dict[str, tuple[BaseOperatorLink, ...]]] = {
         "validate": (DataDocsLink(),),
-        "train": (ModelLink(),),
+        "train": (TrainedModelLink(),),
         "evaluate": (EvaluationReportLink(),),
     }
 

@@ -349,7 +349,7 @@ class ModelRegistry:
     def attach(self, version: int, name: str, data: bytes) -> str:
         """Attach a file to a version (blessing, report); returns its key. Attachments are
         immutable: attaching the same bytes again is a no-op, different bytes are refused."""
-        key = self._attachment_key(version, name)
+        key = self.attachment_key(version, name)
         self.get_version(version)
         try:
             self.store.put_if_absent(key, data)
@@ -362,7 +362,7 @@ class ModelRegistry:
         return key
 
     def read_attachment(self, version: int, name: str) -> bytes:
-        key = self._attachment_key(version, name)
+        key = self.attachment_key(version, name)
         try:
             return self.store.get_bytes(key)
         except ArtifactNotFound:
@@ -371,9 +371,9 @@ class ModelRegistry:
             ) from None
 
     def attachment_uri(self, version: int, name: str) -> str:
-        return self.store.uri(self._attachment_key(version, name))
+        return self.store.uri(self.attachment_key(version, name))
 
-    def _attachment_key(self, version: int, name: str) -> str:
+    def attachment_key(self, version: int, name: str) -> str:
         return self._key("attachments", _check_number(version), check_key(name))
 
 

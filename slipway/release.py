@@ -111,6 +111,8 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
         "model_name": ctx.config.model_name,
         "version": version.number,
         "model_uri": version.uri,
+        "model_key": f"{version.prefix}/metadata.json",
+        "report_key": registry.attachment_key(version.number, "report.html") if has_report else "",
         "report_uri": registry.attachment_uri(version.number, "report.html") if has_report else "",
         "forced": blessing.forced,
     }

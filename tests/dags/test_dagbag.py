@@ -77,4 +77,4 @@ def test_extra_links_per_task(dagbag) -> None:
     }
     assert links["validate"] == {"Data Docs": "_link_DataDocsLink"}
     assert links["evaluate"] == {"Evaluation report": "_link_EvaluationReportLink"}
-    assert "Evaluation report" in links["gate"] and "Model artifacts" in links["register"]
+    assert "Evaluation report" in links["gate"] and "Model metadata" in links["register"]

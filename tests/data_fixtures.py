@@ -61,3 +61,61 @@ def pipeline_config(store_dir: Path, **sections: Any) -> PipelineConfig:
 @pytest.fixture
 def local_store(tmp_path: Path) -> ArtifactStore:
     return open_store((tmp_path / "store").as_uri())
+
+
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
+
+def fashion_config(**validation: Any) -> PipelineConfig:
+    """The Fashion-MNIST pipeline's data contract (28x28, 10 named classes), default thresholds."""
+    return parse_config(
+        {
+            "name": "fashion_mnist",
+            "model_name": "fashion-mnist",
+            "store_url": "file:///tmp/unused",
+            "data": {
+                "source": {"kind": "idx", "uri": str(FASHION_DIR), "scale": 255},
+                "input_shape": [28, 28],
+                "num_classes": 10,
+                "class_names": FASHION_CLASSES,
+            },
+            "validation": validation,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def fashion_reference(fashion: tuple[Split, Split]) -> dict[str, Any]:
+    """A reference document built from the Fashion-MNIST training set (what a champion saw)."""
+    from slipway.data.profile import profile_split
+
+    return {
+        "snapshot_key": "datasets/fashion_mnist/train",
+        "split": "train",
+        "profile": profile_split(fashion[0]),
+    }
+
+
+@functools.cache
+def _fashion_all() -> Split:
+    train, test = load_fashion()
+    return Split(np.concatenate([train.x, test.x]), np.concatenate([train.y, test.y]))
+
+
+def clean_partition(fashion: tuple[Split, Split], seed: int, rows: int = 5000) -> Split:
+    """``rows`` random examples of Fashion-MNIST (train and test together); ``fashion`` is the
+    session fixture, passed so that tests skip cleanly where the data is missing."""
+    everything = _fashion_all()
+    idx = np.random.default_rng(seed).choice(len(everything), rows, replace=False)
+    return Split(everything.x[idx], everything.y[idx])

@@ -39,7 +39,7 @@ class RowStats:
 def flat_numeric(x: np.ndarray) -> np.ndarray:
     """``x`` as a 2-D float array (n, features); float64 stays, other numbers become float32."""
     x = np.asarray(x)
-    flat = x.reshape(len(x), -1) if x.ndim != 2 else x
+    flat = x.reshape(len(x), int(np.prod(x.shape[1:]))) if x.ndim != 2 else x
     if flat.dtype.kind == "f" and flat.dtype.itemsize >= 4:
         return np.ascontiguousarray(flat)
     return np.ascontiguousarray(flat, dtype=np.float32)

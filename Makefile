@@ -25,7 +25,9 @@ export SLIPWAY_METRICS_DIR ?= $(ROOT)/.slipway/metrics
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test install apt venv airflow-db lint lock clean bench
+AIRFLOW_PORT ?= 8080
+
+.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -63,6 +65,14 @@ $(STAMPS)/airflow-db: $(STAMPS)/venv
 	@mkdir -p $(AIRFLOW_HOME)
 	$(VENV)/bin/airflow db migrate >$(AIRFLOW_HOME)/db-migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
 	@touch $@
+
+# The Airflow UI and REST API on the same local state (scheduler, API server, triggerer, LocalExecutor).
+# Login: admin, password in .airflow/simple_auth_manager_passwords.json.generated. Stop with Ctrl-C.
+airflow: install airflow-db
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__API__WORKERS=1 \
+	$(VENV)/bin/airflow standalone
 
 bench: install
 	$(PY) bench/bench_validation.py

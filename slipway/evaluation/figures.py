@@ -46,7 +46,14 @@ def confusion_matrices(
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         if k <= 30:
-            ax.set_xticks(range(k), labels=class_names, rotation=90 if k > 10 else 0)
+            slanted = k <= 10 and max(len(str(n)) for n in class_names) > 3  # long names would overlap
+            ax.set_xticks(
+                range(k),
+                labels=class_names,
+                rotation=90 if k > 10 else (45 if slanted else 0),
+                ha="right" if slanted else "center",
+                rotation_mode="anchor" if slanted else "default",
+            )
             ax.set_yticks(range(k), labels=class_names)
         if annotate:
             for t in range(k):

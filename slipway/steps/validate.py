@@ -23,7 +23,7 @@ from typing import Any
 
 from slipway.data.snapshot import load_snapshot
 from slipway.metrics import MetricsBatch
-from slipway.steps.context import RunContext
+from slipway.steps.context import RunContext, safe_run_id
 from slipway.validation.docs import publish_docs
 from slipway.validation.errors import DataValidationFailed
 from slipway.validation.reference import adopt_first_reference, load_reference
@@ -57,7 +57,7 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
             reference=reference,
             docs_dir=Path(tmp),
             suite_prefix=config.name,
-            run_name=ctx.run_id,
+            run_name=safe_run_id(ctx.run_id),  # becomes a folder of the Data Docs: keep it portable
         )
         docs_key = publish_docs(ctx.store, Path(tmp), ctx.key("validate", "data_docs"))
 

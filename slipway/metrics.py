@@ -18,17 +18,24 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, push_to_gateway
 
 from slipway.config import MetricsConfig
 
+if TYPE_CHECKING:
+    from slipway.store import ArtifactStore
+
 log = logging.getLogger(__name__)
+
+_CAS_ATTEMPTS = 30
 
 NAMESPACE = "slipway"
 
@@ -184,15 +191,18 @@ def step_outcome(
         batch.set("slipway_step_last_success_timestamp_seconds", now, step=batch.step)
 
 
-def increment_total(store, key: str, label: str, amount: float = 1.0) -> float:
+def increment_total(store: ArtifactStore, key: str, label: str, amount: float = 1.0) -> float:
     """Add to a running total kept in the store (``metrics/<key>.json``); returns the new total.
 
-    Compare-and-swap makes concurrent increments safe; used for counters such as gate decisions.
+    Compare-and-swap makes concurrent increments safe; a writer that loses backs off with
+    jitter and retries. Used for counters such as gate decisions.
     """
     from slipway.store import ArtifactNotFound, PreconditionFailed
 
     path = f"metrics/{key}.json"
-    for _ in range(20):
+    for attempt in range(_CAS_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
         try:
             raw, etag = store.get_with_etag(path)
             totals = json.loads(raw)

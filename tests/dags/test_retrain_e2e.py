@@ -98,6 +98,8 @@ def test_runs_register_promote_and_bad_data_changes_nothing(
     assert store.exists("registry/digits/1/saved_model.pb") and store.exists("registry/digits/1/model.keras")
     assert registry.read_attachment(1, "report.html").startswith(b"<!DOCTYPE html>")
     assert (tmp_path / "metrics" / "slipway_digits_train.prom").exists()
+    validate_metrics = tmp_path / "metrics" / "slipway_digits_validate.prom"
+    assert 'slipway_validation_success{pipeline="digits"} 1.0' in validate_metrics.read_text()
 
     # The second run trains version 2 and gates it against version 1 on the same test set.
     run, states = run_dag(monkeypatch, pipelines)
@@ -118,6 +120,10 @@ def test_runs_register_promote_and_bad_data_changes_nothing(
     assert report["success"] is False
     assert registry.versions() == [1, 2] and registry.get_alias("champion") == 2
     assert store.get_bytes("references/digits/reference.json") == reference_before
+    text = validate_metrics.read_text()
+    assert 'slipway_validation_success{pipeline="digits"} 0.0' in text
+    assert 'slipway_validation_failed_expectations{pipeline="digits"}' in text
+    assert 'slipway_validation_drift{pipeline="digits",statistic="label_tv"}' in text
 
 
 def test_rejection_skips_deployment_and_force_needs_reason(

@@ -219,3 +219,15 @@ def test_partition_placeholder_needs_a_safe_partition() -> None:
 def test_unsupported_uri_scheme() -> None:
     with pytest.raises(DataError, match=r"unsupported data uri 'http://x/data\.npz'"):
         read_source(DataSourceConfig(kind="npz", uri="http://x/data.npz"))
+
+
+def test_partition_needs_a_placeholder_in_the_uri() -> None:
+    from slipway.data.sources import resolve_uri
+
+    assert resolve_uri("s3://b/data/{partition}.npz", "2026-11") == "s3://b/data/2026-11.npz"
+    with pytest.raises(DataError, match=r"has no \{partition\}"):
+        resolve_uri("/usr/share/datasets/fashion-mnist", "2026-11")
+    with pytest.raises(DataError, match="needs a partition"):
+        resolve_uri("s3://b/data/{partition}.npz", None)
+    with pytest.raises(DataError, match="no absolute paths"):
+        resolve_uri("/data/{partition}.npz", "../etc")

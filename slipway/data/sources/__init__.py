@@ -30,6 +30,11 @@ READERS: dict[str, str] = {
 def resolve_uri(uri: str | None, partition: str | None) -> str | None:
     """``uri`` with ``{partition}`` filled in; a partition may not climb out of the uri's folder."""
     if uri is None or "{partition}" not in uri:
+        if partition:
+            # Silently reading the whole source instead of the asked-for partition would be worse.
+            raise DataError(
+                f"partition {partition!r} was given but the data source uri {uri!r} has no {{partition}}"
+            )
         return uri
     if not partition:
         raise DataError(f"data source uri {uri!r} needs a partition (--partition) and none was given")

@@ -7,7 +7,6 @@ promote) the way ``ShortCircuitOperator`` does.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from airflow.sdk import BaseOperator, SkipMixin
@@ -33,19 +32,16 @@ class _ReleaseOperator(BaseOperator):
 
         config: PipelineConfig = load_config(self.config_path)
         ctx = RunContext.create(config, context["run_id"])
-        batch = metrics.MetricsBatch(pipeline=config.name, step=self.step_name)
-        started = time.monotonic()
-        ok = False
-        try:
+        with metrics.reporting_step(config.name, self.step_name, config.metrics) as batch:
             result = self.decide(ctx, batch, context)
-            ok = True
-            return result
-        finally:
-            metrics.step_outcome(batch, succeeded=ok, duration_s=time.monotonic() - started)
-            metrics.emit(batch, config.metrics)
+        self.after_decision(result, context)
+        return result
 
     def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> Any:
         raise NotImplementedError
+
+    def after_decision(self, result: Any, context: Any) -> None:
+        """Hook run once the decision is recorded (and its metrics emitted)."""
 
 
 class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
@@ -72,19 +68,22 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
             raise AirflowFailException(str(exc)) from None
         for line in blessing.reasons:
             self.log.info("gate: %s", line)
-        if blessing.blessed:
-            self.log.info("gate: candidate %s%s", "BLESSED", " (forced)" if blessing.forced else "")
-        else:
-            self.log.warning(
-                "gate: candidate REJECTED; deployment tasks are skipped, the champion is untouched"
-            )
-            downstream = [t for t in context["task"].get_flat_relatives(upstream=False) if not t.is_teardown]
-            if downstream:
-                self.skip(ti=context["ti"], tasks=downstream)
         report_key = final_report_key(ctx)
         if not ctx.store.exists(report_key):
             return blessing.to_dict()
         return {**blessing.to_dict(), "report_key": report_key, "report_uri": ctx.store.uri(report_key)}
+
+    def after_decision(self, result: dict[str, Any], context: Any) -> None:
+        if result["blessed"]:
+            self.log.info("gate: candidate BLESSED%s", " (forced)" if result.get("forced") else "")
+            return
+        self.log.warning("gate: candidate REJECTED; deployment tasks are skipped, the champion is untouched")
+        downstream = [t for t in context["task"].get_flat_relatives(upstream=False) if not t.is_teardown]
+        if downstream:
+            # skip() ends the task (it raises DownstreamTasksSkipped), so the Blessing is pushed
+            # first: it is the task's result and what the report link reads.
+            context["ti"].xcom_push(key="return_value", value=result)
+            self.skip(ti=context["ti"], tasks=downstream)
 
 
 class SlipwayRegisterOperator(_ReleaseOperator):

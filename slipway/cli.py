@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any
 
 from slipway.config import ConfigError, load_config
@@ -63,16 +62,8 @@ def run_step(
     ctx = RunContext.create(config, run_id, partition=partition)
     module_name, func_name = STEPS[step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    batch = metrics.MetricsBatch(pipeline=config.name, step=step)
-    started = time.monotonic()
-    ok = False
-    try:
-        result = func(ctx, batch)
-        ok = True
-        return result
-    finally:
-        metrics.step_outcome(batch, succeeded=ok, duration_s=time.monotonic() - started)
-        metrics.emit(batch, config.metrics)
+    with metrics.reporting_step(config.name, step, config.metrics) as batch:
+        return func(ctx, batch)
 
 
 def main(argv: list[str] | None = None) -> int:

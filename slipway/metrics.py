@@ -21,7 +21,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,6 +190,20 @@ def step_outcome(
     batch.set("slipway_step_last_run_timestamp_seconds", now, step=batch.step)
     if succeeded:
         batch.set("slipway_step_last_success_timestamp_seconds", now, step=batch.step)
+
+
+@contextmanager
+def reporting_step(pipeline: str, step: str, config: MetricsConfig) -> Iterator[MetricsBatch]:
+    """Collect a step's metrics and emit them with its outcome and duration, even when it fails."""
+    batch = MetricsBatch(pipeline=pipeline, step=step)
+    started = time.monotonic()
+    succeeded = False
+    try:
+        yield batch
+        succeeded = True
+    finally:
+        step_outcome(batch, succeeded=succeeded, duration_s=time.monotonic() - started)
+        emit(batch, config)
 
 
 def increment_total(store: ArtifactStore, key: str, label: str, amount: float = 1.0) -> float:

@@ -6,6 +6,7 @@ partition of scikit-learn's digits, validate, train a small MLP, evaluate, gate,
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,22 @@ def run_dag(monkeypatch: pytest.MonkeyPatch, pipelines: Path, **conf):
     return run, states
 
 
+def task_xcoms(run, task_id: str) -> dict:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).all()
+        return {row.key: _decoded(row.value) for row in rows}
+
+
+def _decoded(value):
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
 def run_result(store, run, step: str) -> dict:
     return store.get_json(f"runs/digits/{safe_run_id(run.run_id)}/{step}/result.json")
 
@@ -143,6 +160,13 @@ def test_rejection_skips_deployment_and_force_needs_reason(
     metrics_text = (tmp_path / "metrics" / "slipway_digits_gate.prom").read_text()
     assert (
         'slipway_gate_decisions_total{model="digits",pipeline="digits",result="rejected"} 1.0' in metrics_text
+    )
+    assert 'slipway_step_success{pipeline="digits",step="gate"} 1.0' in metrics_text
+    # The rejected Blessing is still the gate's result, and its report button works.
+    xcoms = task_xcoms(run, "gate")
+    assert xcoms["return_value"]["blessed"] is False
+    assert xcoms["_link_EvaluationReportLink"].endswith(
+        f"/runs/digits/{safe_run_id(run.run_id)}/gate/report.html"
     )
 
     # Forcing without a written reason fails the gate; nothing is registered.

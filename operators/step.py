@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from operators.launchers import StepLauncher, StepRequest, launcher_for
 from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
 from operators.params import overrides_from_params
-from slipway.config import load_config
+from slipway.config import PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
 
 
@@ -53,9 +53,20 @@ class SlipwayStepOperator(BaseOperator):
         if outcome.exit_code == EXIT_OK and outcome.result is not None:
             return outcome.result
         reason = "\n".join(outcome.error_lines)
+        self._push_partial_result(config, context)
         if outcome.exit_code == EXIT_BAD_INPUT:
             raise AirflowFailException(f"step {self.step} rejected its input (no retry):\n{reason}")
         raise AirflowException(f"step {self.step} failed with exit code {outcome.exit_code}:\n{reason}")
+
+    def _push_partial_result(self, config: PipelineConfig, context: Any) -> None:
+        """A failed step may still have written its report (validate does): keep its links working."""
+        from slipway.steps.context import RunContext
+
+        try:
+            result = RunContext.create(config, context["run_id"]).read_result(self.step)
+        except Exception:
+            return
+        context["ti"].xcom_push(key="return_value", value=result)
 
     def on_kill(self) -> None:
         if self._launcher is not None:

@@ -37,9 +37,9 @@ class StepOutcome:
 
     @property
     def error_lines(self) -> list[str]:
-        """The step's own ``error:`` lines, else the last lines of its output."""
-        errors = [line for line in self.log_tail if line.startswith("error:")]
-        return errors or self.log_tail[-15:]
+        """The step's own error message (from its ``error:`` line on), else its last lines."""
+        starts = [i for i, line in enumerate(self.log_tail) if line.startswith("error:")]
+        return self.log_tail[starts[0] :] if starts else self.log_tail[-15:]
 
 
 def parse_result_line(line: str) -> dict[str, Any] | None:

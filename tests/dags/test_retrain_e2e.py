@@ -135,6 +135,9 @@ def test_runs_register_promote_and_bad_data_changes_nothing(
     assert {states[t] for t in ("train", "evaluate", "gate", "register", "promote")} == {"upstream_failed"}
     report = run_result(store, run, "validate")
     assert report["success"] is False
+    # The failed task still links to the Data Docs that explain why.
+    link = task_xcoms(run, "validate")["_link_DataDocsLink"]
+    assert link.endswith(f"/runs/digits/{safe_run_id(run.run_id)}/validate/data_docs/index.html")
     assert registry.versions() == [1, 2] and registry.get_alias("champion") == 2
     assert store.get_bytes("references/digits/reference.json") == reference_before
     text = validate_metrics.read_text()

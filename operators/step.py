@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from operators.launchers import StepLauncher, StepRequest, launcher_for
 from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
 from operators.params import overrides_from_params
-from slipway.config import PipelineConfig, load_config
+from slipway.config import ConfigError, PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
 
 
@@ -40,7 +40,10 @@ class SlipwayStepOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         overrides = overrides_from_params(context["params"])
-        config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod
+        try:
+            config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod
+        except ConfigError as exc:
+            raise AirflowFailException(f"step {self.step} not started (no retry): {exc}") from None
         request = StepRequest(
             step=self.step,
             config_path=self.config_path,
@@ -64,7 +67,7 @@ class SlipwayStepOperator(BaseOperator):
 
         try:
             result = RunContext.create(config, context["run_id"]).read_result(self.step)
-        except Exception:
+        except Exception:  # nothing was written, or the store itself failed: no links then
             return
         context["ti"].xcom_push(key="return_value", value=result)
 

@@ -132,7 +132,10 @@ class MetricsBatch:
     def registry(self) -> CollectorRegistry:
         registry = CollectorRegistry()
         made: dict[str, Gauge | Counter] = {}
-        for sample in self.samples:
+        # The last value set for a series wins, so each series is written once into a fresh
+        # registry: a counter child starts at 0 and inc(total) exports the running total.
+        latest = {(s.name, tuple(sorted(s.labels.items()))): s for s in self.samples}
+        for sample in latest.values():
             kind, help_text, label_names = METRICS[sample.name]
             if sample.name not in made:
                 if kind == "counter":
@@ -144,7 +147,7 @@ class MetricsBatch:
             metric = made[sample.name]
             child = metric.labels(**sample.labels) if label_names else metric
             if kind == "counter":
-                child.inc(sample.value - child._value.get())  # set an absolute running total
+                child.inc(sample.value)
             else:
                 child.set(sample.value)
         return registry

@@ -67,6 +67,7 @@ class RunRecord:
     moves: tuple[dict[str, Any], ...]  # alias moves made by this run
     rollout: dict[str, Any] | None
     champion_now: int | None
+    description: str = ""
 
 
 def _json(ctx: RunContext, key: str) -> dict[str, Any] | None:
@@ -100,6 +101,7 @@ def load_run(ctx: RunContext) -> RunRecord:
         moves=tuple(m for m in registry.history() if m.get("run_id") == ctx.run_id),
         rollout=rollout,
         champion_now=registry.get_alias("champion"),
+        description=ctx.config.description or "",
     )
 
 
@@ -141,6 +143,7 @@ def render_run_page(
         f"<p class='meta'>Pipeline <b>{h.e(record.pipeline)}</b>, model <b>{h.e(record.model)}</b>"
         + (f" ({h.link(model_url, 'model page')})" if model_url else "")
         + f". Stored under <code>{h.e(record.prefix)}/</code>.</p>"
+        + (f"<p>{h.e(record.description)}</p>" if record.description else "")
     )
     return h.page(f"Run {record.run_id}", intro + nav + "".join(sections))
 
@@ -329,6 +332,16 @@ def _evaluation_section(record: RunRecord, artifact_url: UrlFor) -> str:
         rows = [(h.e(label), h.num(cand.get(key))) for label, key in metrics]
         table = h.table(("metric", "candidate"), rows)
         stats = "<p>No champion yet: the candidate is judged on the absolute checks alone.</p>"
+    weakest = min(
+        (c for c in cand.get("per_class") or [] if isinstance(c.get("recall"), int | float)),
+        key=lambda c: c["recall"],
+        default=None,
+    )
+    if weakest is not None:
+        stats += (
+            f"<p>Candidate's weakest class: <b>{h.e(weakest.get('name', weakest.get('class')))}</b>"
+            f" (recall {h.num(weakest['recall'])}, {h.count(weakest.get('support'))} examples).</p>"
+        )
     where = (
         f"<p class='meta'>Both scored on the same {h.count(evaluation.get('test_rows'))} test examples of "
         f"<code>{h.e(evaluation.get('snapshot_key'))}</code>. "

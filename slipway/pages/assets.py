@@ -10,7 +10,8 @@ with their licences (see ``static/vendor/NOTICE.md``), and the artifacts plugin 
 
 ``offline_html`` rewrites a page's CDN URLs to those paths when the page is served; the stored
 pages stay exactly as GX wrote them. GX's own logo, which GX loads from an S3 bucket, is pointed
-at the copy every Data Docs site already carries in ``static/images/``.
+at the copy every Data Docs site already carries in ``static/images/``, and links into that folder
+get the right depth (GX's validation pages point one level too shallow, so their favicon 404s).
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ _GX_WEB_ASSETS = re.compile(
     r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/[^\"')\s]*"
 )
 _GX_LOGO = "static/images/logo-long.png"
+# GX links the site's static/ folder one level too shallow from validation pages (favicon 404)
+_SITE_STATIC = re.compile(r"""((?:src|href)=["'])(?:\.\./|\./)*static/""")
 
 
 class AssetNotFound(LookupError):
@@ -194,6 +197,7 @@ def offline_html(page: str, static_url: str, site_root: str) -> str:
     base = static_url.rstrip("/")
     for url, path in _longest_first(cdn_map()):
         page = page.replace(url, f"{base}/{path}")
+    page = _SITE_STATIC.sub(lambda m: m.group(1) + site_root + "static/", page)
     return _GX_WEB_ASSETS.sub(site_root + _GX_LOGO, page)
 
 

@@ -156,13 +156,11 @@ def render_model_page(
             f"<code>{h.e(m.get('alias'))}</code>",
             h.e(_version(m.get("from_version"))) + " &rarr; " + h.e(_version(m.get("to_version"))),
             h.e(m.get("actor")),
-            h.link(
-                run_url(_pipeline_of(record, m), m.get("run_id", "")) if _pipeline_of(record, m) else None,
-                m.get("run_id", ""),
-            ),
+            h.link(run_url(pipeline, m.get("run_id", "")) if pipeline else None, m.get("run_id", "")),
             h.e(m.get("reason")),
         )
         for m in reversed(record.history)
+        for pipeline in [_pipeline_of(record, m)]
     ]
     history = (
         h.table(

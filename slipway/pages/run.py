@@ -329,8 +329,9 @@ def _evaluation_section(record: RunRecord, artifact_url: UrlFor) -> str:
             f"{h.delta(comparison.get('accuracy_delta'))}, interval [{h.delta(ci.get('low'))}, {h.delta(ci.get('high'))}].</p>"
         )
     else:
-        rows = [(h.e(label), h.num(cand.get(key))) for label, key in metrics]
-        table = h.table(("metric", "candidate"), rows)
+        table = h.table(
+            ("metric", "candidate"), [(h.e(label), h.num(cand.get(key))) for label, key in metrics]
+        )
         stats = "<p>No champion yet: the candidate is judged on the absolute checks alone.</p>"
     weakest = min(
         (c for c in cand.get("per_class") or [] if isinstance(c.get("recall"), int | float)),

@@ -170,3 +170,37 @@ def test_real_airflow_authorisation(real_auth) -> None:
     assert http.get(url).status_code == 401  # no credentials
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert http.get(url, headers={"Authorization": f"Bearer {forged}"}).status_code == 403
+
+
+def test_dag_parse_modules_never_import_the_plugin() -> None:
+    """Task links and operators build URLs from operators/urls.py; the FastAPI plugin stays out."""
+    code = (
+        "import sys, operators.links, operators.step, operators.release, operators.urls;"
+        "print(sorted(m for m in sys.modules if m == 'operators.artifacts_plugin' or m.startswith('fastapi')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_run_and_model_pages(client, airflow_db) -> None:
+    http, allowed = client
+    store = open_store(artifacts_plugin.pipeline_by_name("digits").store_url)
+    store.put_json(
+        "runs/digits/manual__2026-12-01T10_00_00_00_00/ingest/result.json",
+        {"snapshot_key": "datasets/digits/abc/snapshot.npz", "snapshot_hash": "abc", "rows": {"train": 10}},
+    )
+    page = http.get("/runs/digits/manual__2026-12-01T10%3A00%3A00%2B00%3A00")
+    assert page.status_code == 200 and page.headers["cache-control"] == "private, no-cache"
+    assert "datasets/digits/abc/snapshot.npz" in page.text and "not available here" in page.text
+    assert http.get("/runs/digits/no-such-run").status_code == 404
+    model = http.get("/models/digits")
+    assert model.status_code == 200 and "NOTHING SERVES YET" in model.text
+    allowed["digits"] = False
+    assert http.get("/models/digits").status_code == 403
+    assert http.get("/runs/digits/manual__2026-12-01T10%3A00%3A00%2B00%3A00").status_code == 403

@@ -141,6 +141,11 @@ def render_model_page(
         )
         for v in reversed(record.versions)
     ]
+    note = (
+        "<p class='meta'>Test accuracy: measured by the version's run (evaluate step) on that run's "
+        "test split. Golden-set accuracy: on the pipeline's golden set, when the evaluate step "
+        "measured one.</p>"
+    )
     versions = (
         h.table(
             ("version", "aliases", "test accuracy", "golden-set accuracy", "gate", "registered", "run", "by"),
@@ -171,7 +176,7 @@ def render_model_page(
     )
     body = (
         head
-        + h.section("versions", "Versions", versions)
+        + h.section("versions", "Versions", versions + note)
         + h.section("history", "When and why each alias moved", history)
     )
     return h.page(f"Model {record.model}", body)

@@ -27,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench
+.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench vendor-check
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -76,6 +76,10 @@ airflow: install airflow-db
 
 bench: install
 	$(PY) bench/bench_validation.py
+
+# The vendored Data Docs assets equal their npm tarballs (needs npm and the registry).
+vendor-check: install
+	$(PY) -m scripts.vendor_assets
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,11 @@
 """Operator extra links: buttons on the task page that open what the step produced.
 
 Airflow 3 computes a link on the worker when the task finishes (``get_link`` with the running
-task instance) and stores it as an XCom. The link points at the artifacts plugin
-(``/slipway/artifacts/<pipeline>/<key>``), which streams the object from the store, so the same
-button works for a ``file://`` store on a laptop and an ``s3://`` bucket on a cluster.
+task instance) and stores it as an XCom. The links point at the artifacts plugin
+(``/slipway/...``), which reads the store, so the same button works for a ``file://`` store on a
+laptop and an ``s3://`` bucket on a cluster. Every task has a *Run page* button (the run's whole
+story); the train task's *Training curves* opens that page at its curves. URLs come from
+``operators/urls.py``: this module is imported while DAGs are parsed and never imports the plugin.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
-from operators.artifacts_plugin import artifact_url
+from operators.urls import artifact_url, model_page_url, run_page_url
 from slipway.config import load_config
 
 
@@ -49,5 +51,30 @@ class ModelLink(_ResultLink):
     result_field = "model_key"
 
 
-class TrainedModelLink(ModelLink):
-    suffix = "/metadata.json"
+class RunPageLink(BaseOperatorLink):
+    """The run page: trigger, data, validation, curves, evaluation, gate, registry, rollout."""
+
+    name = "Run page"
+    anchor = ""
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        run_id = getattr(ti_key, "run_id", None)
+        if not run_id:
+            return ""
+        return run_page_url(load_config(operator.config_path).name, run_id, self.anchor)
+
+
+class TrainingCurvesLink(RunPageLink):
+    """The train task's button: loss and accuracy per epoch as a plot, on the run page."""
+
+    name = "Training curves"
+    anchor = "training"
+
+
+class ModelPageLink(BaseOperatorLink):
+    """The model's versions, alias history and what serves now."""
+
+    name = "Model page"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return model_page_url(load_config(operator.config_path).name)

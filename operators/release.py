@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
 
-from operators.links import EvaluationReportLink, ModelLink
+from operators.links import EvaluationReportLink, ModelLink, ModelPageLink, RunPageLink
 from slipway import metrics
 from slipway.config import PipelineConfig, load_config
 
@@ -46,7 +46,7 @@ class _ReleaseOperator(BaseOperator):
 
 class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
     step_name = "gate"
-    operator_extra_links = (EvaluationReportLink(),)
+    operator_extra_links = (EvaluationReportLink(), RunPageLink())
 
     def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.evaluation.gate import GateOverrideError
@@ -88,7 +88,7 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
 
 class SlipwayRegisterOperator(_ReleaseOperator):
     step_name = "register"
-    operator_extra_links = (EvaluationReportLink(), ModelLink())
+    operator_extra_links = (EvaluationReportLink(), ModelLink(), ModelPageLink(), RunPageLink())
 
     def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import register_candidate
@@ -102,6 +102,7 @@ class SlipwayRegisterOperator(_ReleaseOperator):
 
 class SlipwayPromoteOperator(_ReleaseOperator):
     step_name = "promote"
+    operator_extra_links = (ModelPageLink(), RunPageLink())
 
     def __init__(self, *, register_task_id: str = "register", **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from operators.launchers import StepLauncher, StepRequest, launcher_for
-from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
+from operators.links import DataDocsLink, EvaluationReportLink, RunPageLink, TrainingCurvesLink
 from operators.params import overrides_from_params
 from slipway.config import ConfigError, PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
@@ -25,9 +25,10 @@ class SlipwayStepOperator(BaseOperator):
     ui_color = "#d6eaf8"
     # Each step's button opens what that step produced (set per instance in __init__).
     LINKS_BY_STEP: ClassVar[dict[str, tuple[BaseOperatorLink, ...]]] = {
-        "validate": (DataDocsLink(),),
-        "train": (TrainedModelLink(),),
-        "evaluate": (EvaluationReportLink(),),
+        "ingest": (RunPageLink(),),
+        "validate": (DataDocsLink(), RunPageLink()),
+        "train": (TrainingCurvesLink(), RunPageLink()),
+        "evaluate": (EvaluationReportLink(), RunPageLink()),
     }
 
     def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
@@ -35,7 +36,7 @@ class SlipwayStepOperator(BaseOperator):
         self.step = step
         self.config_path = config_path
         self.partition = partition
-        self.operator_extra_links = self.LINKS_BY_STEP.get(step, ())
+        self.operator_extra_links = self.LINKS_BY_STEP.get(step, (RunPageLink(),))
         self._launcher: StepLauncher | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:

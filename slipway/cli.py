@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print what happened in a run, with its numbers and artifacts")
     p.add_argument("--config", required=True, help="pipeline YAML file")
     p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
+    p = sub.add_parser("history", help="print a model's versions, alias moves and what serves now")
+    p.add_argument("model", help="registered model name")
+    p.add_argument("--config", default=None, help="pipeline YAML file (its store is read)")
+    p.add_argument("--store", default=None, help="store URL (default: SLIPWAY_STORE_URL)")
     return parser
 
 
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.step == "summary":
         return _summary(args.config, args.run_id)
+    if args.step == "history":
+        from slipway.pages.model import history_main
+
+        return history_main(args.model, config_path=args.config, store_url=args.store)
     try:
         overrides = json.loads(args.overrides) if args.overrides else None
         if overrides is not None and not isinstance(overrides, dict):

@@ -75,6 +75,13 @@ def test_extra_links_per_task(dagbag) -> None:
     links = {
         t["__var"]["task_id"]: t["__var"].get("_operator_extra_links") for t in serialized["dag"]["tasks"]
     }
-    assert links["validate"] == {"Data Docs": "_link_DataDocsLink"}
-    assert links["evaluate"] == {"Evaluation report": "_link_EvaluationReportLink"}
+    assert links["validate"] == {"Data Docs": "_link_DataDocsLink", "Run page": "_link_RunPageLink"}
+    assert links["evaluate"] == {
+        "Evaluation report": "_link_EvaluationReportLink",
+        "Run page": "_link_RunPageLink",
+    }
     assert "Evaluation report" in links["gate"] and "Model metadata" in links["register"]
+    # every task opens the run page; the train task's own button opens its curves, not raw JSON
+    assert all(task_links.get("Run page") == "_link_RunPageLink" for task_links in links.values()), links
+    assert links["train"]["Training curves"] == "_link_TrainingCurvesLink"
+    assert "Model page" in links["register"] and "Model page" in links["promote"]

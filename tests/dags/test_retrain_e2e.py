@@ -96,6 +96,36 @@ def _decoded(value):
         return value
 
 
+def check_run_page_links_and_trigger(run) -> None:
+    """Every task links the run page (train: its curves); the page's trigger facts come from the DB."""
+    from urllib.parse import quote
+
+    from airflow.utils.session import create_session
+
+    from operators.artifacts_plugin import _trigger
+    from operators.pipelines import pipeline_by_name
+
+    page = f"/slipway/runs/digits/{quote(run.run_id, safe='')}"
+    for task in ("ingest", "validate", "train", "evaluate", "gate", "register", "promote"):
+        assert task_xcoms(run, task)["_link_RunPageLink"].endswith(page), task
+    assert task_xcoms(run, "train")["_link_TrainingCurvesLink"].endswith(page + "#training")
+    config = pipeline_by_name("digits")
+    assert config is not None
+    with create_session() as session:
+        trigger = _trigger(session, config, run.run_id)
+    assert trigger is not None and trigger.state == "success" and trigger.conf["partition"] == "good"
+    assert {t.task_id for t in trigger.tasks} == {
+        "ingest",
+        "validate",
+        "train",
+        "evaluate",
+        "gate",
+        "register",
+        "promote",
+    }
+    assert trigger.params["epochs"] == 8 and all(t.state == "success" for t in trigger.tasks)
+
+
 def run_result(store, run, step: str) -> dict:
     return store.get_json(f"runs/digits/{safe_run_id(run.run_id)}/{step}/result.json")
 
@@ -115,6 +145,7 @@ def test_runs_register_promote_and_bad_data_changes_nothing(
     assert store.exists("registry/digits/1/saved_model.pb") and store.exists("registry/digits/1/model.keras")
     assert registry.read_attachment(1, "report.html").startswith(b"<!DOCTYPE html>")
     assert (tmp_path / "metrics" / "slipway_digits_train.prom").exists()
+    check_run_page_links_and_trigger(run)
     validate_metrics = tmp_path / "metrics" / "slipway_digits_validate.prom"
     assert 'slipway_validation_success{pipeline="digits"} 1.0' in validate_metrics.read_text()
 

@@ -3,6 +3,10 @@
 The gate never fails the run for a rejected candidate: a rejection is an outcome, so the gate task
 succeeds, logs the reasons with their numbers, and skips everything downstream (register,
 promote) the way ``ShortCircuitOperator`` does.
+
+Failures follow the one fail-fast rule of ``operators.errors``: bad input (config, a forced
+deployment without a reason, an unblessed candidate, a champion moved since the evaluation) fails
+the task without retry; anything else (the store unreachable, say) is retried.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseOperator, SkipMixin
-from airflow.sdk.exceptions import AirflowFailException
 
+from operators.errors import airflow_errors
 from operators.links import EvaluationReportLink, ModelLink
 from slipway import metrics
 from slipway.config import PipelineConfig, load_config
@@ -30,10 +34,11 @@ class _ReleaseOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         from slipway.steps.context import RunContext
 
-        config: PipelineConfig = load_config(self.config_path)
-        ctx = RunContext.create(config, context["run_id"])
-        with metrics.reporting_step(config.name, self.step_name, config.metrics) as batch:
-            result = self.decide(ctx, batch, context)
+        with airflow_errors(self.step_name):
+            config: PipelineConfig = load_config(self.config_path)
+            ctx = RunContext.create(config, context["run_id"])
+            with metrics.reporting_step(config.name, self.step_name, config.metrics) as batch:
+                result = self.decide(ctx, batch, context)
         self.after_decision(result, context)
         return result
 
@@ -57,15 +62,11 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
         if params.get("force_deploy"):
             force_reason = (params.get("force_reason") or "").strip()
             if not force_reason:
-                raise AirflowFailException(
+                raise GateOverrideError(
                     "force_deploy is set but force_reason is empty: "
                     "a forced deployment requires a written reason"
                 )
-        actor = _actor(context)
-        try:
-            blessing = judge_candidate(ctx, batch, force_reason=force_reason, actor=actor)
-        except GateOverrideError as exc:
-            raise AirflowFailException(str(exc)) from None
+        blessing = judge_candidate(ctx, batch, force_reason=force_reason, actor=_actor(context))
         for line in blessing.reasons:
             self.log.info("gate: %s", line)
         report_key = final_report_key(ctx)

@@ -22,9 +22,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from slipway.errors import BadInputError
 
-class ConfigError(ValueError):
-    """A pipeline config is invalid; the message names the file, the field and the problem."""
+
+class ConfigError(BadInputError, ValueError):
+    """A pipeline config is invalid; the message names the file, the field and the problem.
+
+    Bad input like invalid data: a step exits 65 and an operator fails without retry."""
 
 
 class _Strict(BaseModel):

@@ -215,9 +215,10 @@ def increment_total(store: ArtifactStore, key: str, label: str, amount: float = 
     Compare-and-swap makes concurrent increments safe; a writer that loses backs off with
     jitter and retries. Used for counters such as gate decisions.
     """
+    from slipway.layout import counter_key
     from slipway.store import ArtifactNotFound, PreconditionFailed
 
-    path = f"metrics/{key}.json"
+    path = counter_key(key)
     for attempt in range(_CAS_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))

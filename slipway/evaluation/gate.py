@@ -25,12 +25,14 @@ the failed checks, so the override is auditable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from slipway.config import GateConfig
 from slipway.errors import BadInputError, SlipwayError
+from slipway.results import EvaluateResult
 
 Verdict = Literal["pass", "fail", "skipped"]
 BYTES_PER_MB = 1_000_000
@@ -142,7 +144,7 @@ class Blessing:
 
 def decide(
     policy: GateConfig,
-    evaluation: dict[str, Any],
+    evaluation: EvaluateResult | Mapping[str, Any],
     *,
     force_reason: str | None = None,
     forced_by: str | None = None,
@@ -152,18 +154,20 @@ def decide(
 
     A force is requested by passing ``force_reason`` (not ``None``); an empty or blank reason
     raises ``GateOverrideError`` before anything is decided. Bad or missing numbers in
-    ``evaluation`` raise ``BadInputError`` naming the field.
+    ``evaluation`` raise ``BadInputError`` naming the field. The pipeline passes the parsed
+    ``EvaluateResult``; a plain mapping of the same shape is accepted (decision tables in tests).
     """
+    ev = evaluation.dump() if isinstance(evaluation, EvaluateResult) else dict(evaluation)
     reason = force_reason.strip() if force_reason is not None else None
     if reason == "":
         raise GateOverrideError("a forced deployment requires a written reason")
-    champion = evaluation.get("champion")
+    champion = ev.get("champion")
     checks = [
-        _accuracy_floor(policy, evaluation),
-        _class_recall_floor(policy, evaluation),
-        _non_regression(policy, evaluation) if champion else _skipped("non_regression", "no champion"),
-        _latency_ceiling(policy, evaluation),
-        _size_ceiling(policy, evaluation),
+        _accuracy_floor(policy, ev),
+        _class_recall_floor(policy, ev),
+        _non_regression(policy, ev) if champion else _skipped("non_regression", "no champion"),
+        _latency_ceiling(policy, ev),
+        _size_ceiling(policy, ev),
     ]
     failed = [c for c in checks if c.verdict == "fail"]
     passed = not failed

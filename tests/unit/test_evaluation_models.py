@@ -23,6 +23,7 @@ from slipway.config import GateConfig, parse_config
 from slipway.evaluation.comparison import Comparison, compare, score_variant
 from slipway.evaluation.explain import integrated_gradients, pick_examples
 from slipway.evaluation.gate import GateOverrideError, decide
+from tests.results_fixtures import ingest_result
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +228,7 @@ def test_evaluate_step_end_to_end(
         }
     )
     ctx = RunContext.create(config, "manual__2026-01-01T00:00:00+00:00")
-    ctx.write_result("ingest", {"snapshot_key": "snapshots/digits-test"})
+    ctx.write_result("ingest", ingest_result("snapshots/digits-test"))
     ctx.store.upload_dir(models["short"], ctx.key("train", "model"))
     registry = type("Registry", (_FakeRegistry,), {"champion": 3 if with_champion else None})
     ctx.store.upload_dir(models["good"], registry(ctx.store, "digits").model_prefix(3))
@@ -235,9 +236,9 @@ def test_evaluate_step_end_to_end(
     monkeypatch.setattr(evaluate, "_test_split", lambda _ctx, key: Split(x_test, y_test))
 
     batch = MetricsBatch(pipeline="digits", step="evaluate")
-    result = evaluate.run(ctx, batch)
+    result = evaluate.run(ctx, batch).dump()
 
-    assert ctx.read_result("evaluate") == result
+    assert ctx.evaluate_result().dump() == result
     assert result["test_rows"] == len(y_test) and result["snapshot_key"] == "snapshots/digits-test"
     assert len(result["candidate"]["per_class"]) == 10 and result["candidate"]["model_key"].endswith(
         "train/model"
@@ -289,14 +290,14 @@ def test_evaluate_step_with_the_real_registry_and_snapshot(
     snapshot = Snapshot(
         Split(x_train[100:], y_train[100:]), Split(x_train[:100], y_train[:100]), Split(x_test, y_test)
     )
-    ctx.write_result("ingest", {"snapshot_key": save_snapshot(ctx.store, snapshot, "digits")})
+    ctx.write_result("ingest", ingest_result(save_snapshot(ctx.store, snapshot, "digits")))
     ctx.store.upload_dir(models["good"], "staging/first-run/model")
     registry = registry_module.ModelRegistry(ctx.store, "digits")
     version = registry.register("staging/first-run/model", {}, run_id="first-run").number
     registry.set_alias("champion", version, actor="test", run_id="first-run", reason="first model")
     ctx.store.upload_dir(models["good_reseeded"], ctx.key("train", "model"))
 
-    result = evaluate.run(ctx, MetricsBatch(pipeline="digits", step="evaluate"))
+    result = evaluate.run(ctx, MetricsBatch(pipeline="digits", step="evaluate")).dump()
 
     assert result["champion"]["version"] == version
     assert result["champion"]["model_key"] == registry.model_prefix(version)

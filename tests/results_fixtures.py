@@ -6,6 +6,13 @@ run breaks when a contract changes, like the code does.
 
 from __future__ import annotations
 
+import numpy as np
+
+from slipway.config import PipelineConfig
+from slipway.data import Snapshot, Split, save_snapshot
+from slipway.evaluation.report import BLESSING_END, BLESSING_START
+from slipway.metrics import MetricsBatch
+from slipway.release import judge_candidate, register_candidate
 from slipway.results import BootstrapSummary as Bootstrap
 from slipway.results import (
     ClassScore,
@@ -19,6 +26,8 @@ from slipway.results import (
     TrainResult,
     VariantScore,
 )
+from slipway.steps.context import RunContext
+from tests.fixtures_store import write_model
 
 
 def ingest_result(snapshot_key: str, *, snapshot_hash: str = "0" * 64, rows: int = 0) -> IngestResult:
@@ -133,3 +142,41 @@ def evaluate_result(
         predictions_key=f"{run_prefix}/evaluate/predictions.npz",
         wall_seconds=1.0,
     )
+
+
+# --------------------------------------------------------------------------- staged runs
+
+
+def _snapshot(ctx: RunContext, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> Split:
+        return Split(rng.random((n, 8, 8), dtype="float32"), np.arange(n, dtype="int64") % 10)
+
+    return save_snapshot(ctx.store, Snapshot(split(40), split(10), split(10)), ctx.config.name)
+
+
+def evaluated_run(
+    config: PipelineConfig, run_id: str, *, judged_against: int | None, accuracy: float = 0.9
+) -> RunContext:
+    """A run whose train and evaluate steps are done: its candidate was judged against ``judged_against``."""
+    ctx = RunContext.create(config, run_id)
+    snapshot_key = _snapshot(ctx, seed=len(run_id) + sum(map(ord, run_id)))
+    write_model(ctx.store, ctx.layout.model, tag=run_id)
+    report = f"<!DOCTYPE html><html><body>{BLESSING_START}pending{BLESSING_END}</body></html>"
+    ctx.store.put_bytes(ctx.layout.evaluation_report, report.encode())
+    ctx.write_result("train", train_result(ctx.layout.model))
+    ctx.write_result(
+        "evaluate",
+        evaluate_result(ctx.prefix, snapshot_key, accuracy=accuracy, champion_version=judged_against),
+    )
+    return ctx
+
+
+def release_batch() -> MetricsBatch:
+    return MetricsBatch(pipeline="digits", step="promote")
+
+
+def blessed_and_registered(ctx: RunContext) -> int:
+    assert judge_candidate(ctx, release_batch()).blessed
+    return int(register_candidate(ctx, release_batch())["version"])

@@ -10,13 +10,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from slipway.data import Snapshot, Split, save_snapshot
 from slipway.errors import BadInputError
-from slipway.evaluation.report import BLESSING_END, BLESSING_START
-from slipway.metrics import MetricsBatch
 from slipway.registry import AliasConflict, ModelRegistry
 from slipway.release import (
     CandidateNotBlessed,
@@ -28,43 +24,9 @@ from slipway.release import (
 from slipway.steps.context import RunContext
 from slipway.validation import load_reference
 from tests.data_fixtures import pipeline_config
-from tests.fixtures_store import write_model
-from tests.results_fixtures import evaluate_result, train_result
+from tests.results_fixtures import blessed_and_registered, evaluated_run, release_batch
 
 MODEL = "digits"
-
-
-def _snapshot(ctx: RunContext, seed: int) -> str:
-    rng = np.random.default_rng(seed)
-
-    def split(n: int) -> Split:
-        return Split(rng.random((n, 8, 8), dtype="float32"), np.arange(n, dtype="int64") % 10)
-
-    return save_snapshot(ctx.store, Snapshot(split(40), split(10), split(10)), ctx.config.name)
-
-
-def _evaluated_run(config, run_id: str, *, judged_against: int | None, accuracy: float = 0.9) -> RunContext:
-    """A run whose train and evaluate steps are done: its candidate was judged against ``judged_against``."""
-    ctx = RunContext.create(config, run_id)
-    snapshot_key = _snapshot(ctx, seed=len(run_id) + sum(map(ord, run_id)))
-    write_model(ctx.store, ctx.layout.model, tag=run_id)
-    report = f"<!DOCTYPE html><html><body>{BLESSING_START}pending{BLESSING_END}</body></html>"
-    ctx.store.put_bytes(ctx.layout.evaluation_report, report.encode())
-    ctx.write_result("train", train_result(ctx.layout.model))
-    ctx.write_result(
-        "evaluate",
-        evaluate_result(ctx.prefix, snapshot_key, accuracy=accuracy, champion_version=judged_against),
-    )
-    return ctx
-
-
-def _batch() -> MetricsBatch:
-    return MetricsBatch(pipeline="digits", step="promote")
-
-
-def _blessed_and_registered(ctx: RunContext) -> int:
-    assert judge_candidate(ctx, _batch()).blessed
-    return int(register_candidate(ctx, _batch())["version"])
 
 
 @pytest.fixture
@@ -75,9 +37,9 @@ def config(tmp_path: Path):
 @pytest.fixture
 def champion_v1(config) -> RunContext:
     """The first run, promoted: champion v1, its snapshot the drift reference."""
-    first = _evaluated_run(config, "run-0", judged_against=None)
-    version = _blessed_and_registered(first)
-    promote_candidate(first, _batch(), version)
+    first = evaluated_run(config, "run-0", judged_against=None)
+    version = blessed_and_registered(first)
+    promote_candidate(first, release_batch(), version)
     return first
 
 
@@ -87,9 +49,9 @@ def test_promotion_moves_champion_and_records_run_on_reference(config, champion_
     reference = load_reference(champion_v1.store, config.name)
     assert reference is not None and reference["run_id"] == "run-0"  # was null before issue 7
 
-    run = _evaluated_run(config, "run-1", judged_against=1)
-    version = _blessed_and_registered(run)
-    result = promote_candidate(run, _batch(), version)
+    run = evaluated_run(config, "run-1", judged_against=1)
+    version = blessed_and_registered(run)
+    result = promote_candidate(run, release_batch(), version)
     assert result == {"model_name": MODEL, "champion": version, "previous_champion": 1}
     assert registry.get_alias("champion") == version
     reference = load_reference(run.store, config.name)
@@ -97,7 +59,7 @@ def test_promotion_moves_champion_and_records_run_on_reference(config, champion_
     assert reference["snapshot_key"] == run.evaluate_result().snapshot_key
     assert registry.history("champion")[-1]["from_version"] == 1
 
-    again = promote_candidate(run, _batch(), version)  # an Airflow retry after success
+    again = promote_candidate(run, release_batch(), version)  # an Airflow retry after success
     assert again["champion"] == version and len(registry.history("champion")) == 2
 
 
@@ -106,18 +68,18 @@ def test_champion_moved_between_evaluate_and_promote_fails_and_changes_nothing(
 ) -> None:
     """Run A is evaluated against v1; run B is promoted meanwhile; A's promotion must not win."""
     registry = ModelRegistry(champion_v1.store, MODEL)
-    run_a = _evaluated_run(config, "run-a", judged_against=1)
-    version_a = _blessed_and_registered(run_a)
+    run_a = evaluated_run(config, "run-a", judged_against=1)
+    version_a = blessed_and_registered(run_a)
 
-    run_b = _evaluated_run(config, "run-b", judged_against=1)
-    version_b = _blessed_and_registered(run_b)
-    promote_candidate(run_b, _batch(), version_b)  # the concurrent promotion
+    run_b = evaluated_run(config, "run-b", judged_against=1)
+    version_b = blessed_and_registered(run_b)
+    promote_candidate(run_b, release_batch(), version_b)  # the concurrent promotion
 
     aliases_before = registry.aliases()
     history_before = registry.history()
     reference_before = load_reference(run_a.store, config.name)
     with pytest.raises(ChampionMoved, match=r"judged against v1, but the champion is now v3") as info:
-        promote_candidate(run_a, _batch(), version_a)
+        promote_candidate(run_a, release_batch(), version_a)
     assert isinstance(info.value, BadInputError) and isinstance(info.value, AliasConflict)
     assert f"v{version_a}" in str(info.value) and "unchanged" in str(info.value)
     assert registry.aliases() == aliases_before and registry.get_alias("champion") == version_b
@@ -126,27 +88,27 @@ def test_champion_moved_between_evaluate_and_promote_fails_and_changes_nothing(
 
 
 def test_first_model_promotion_fails_when_another_run_promoted_first(config) -> None:
-    run_a = _evaluated_run(config, "run-a", judged_against=None)
-    run_b = _evaluated_run(config, "run-b", judged_against=None)
-    version_a, version_b = _blessed_and_registered(run_a), _blessed_and_registered(run_b)
-    promote_candidate(run_b, _batch(), version_b)
+    run_a = evaluated_run(config, "run-a", judged_against=None)
+    run_b = evaluated_run(config, "run-b", judged_against=None)
+    version_a, version_b = blessed_and_registered(run_a), blessed_and_registered(run_b)
+    promote_candidate(run_b, release_batch(), version_b)
     with pytest.raises(ChampionMoved, match="judged against no champion"):
-        promote_candidate(run_a, _batch(), version_a)
+        promote_candidate(run_a, release_batch(), version_a)
     assert ModelRegistry(run_a.store, MODEL).get_alias("champion") == version_b
 
 
 def test_simultaneous_promotions_judged_against_the_same_champion_one_wins(
     config, champion_v1: RunContext
 ) -> None:
-    runs = [_evaluated_run(config, f"run-{i}", judged_against=1) for i in range(1, 5)]
-    versions = [_blessed_and_registered(run) for run in runs]
+    runs = [evaluated_run(config, f"run-{i}", judged_against=1) for i in range(1, 5)]
+    versions = [blessed_and_registered(run) for run in runs]
     barrier = threading.Barrier(len(runs))
     outcomes: list[object] = [None] * len(runs)
 
     def promote(i: int) -> None:
         barrier.wait()
         try:
-            outcomes[i] = promote_candidate(runs[i], _batch(), versions[i])["champion"]
+            outcomes[i] = promote_candidate(runs[i], release_batch(), versions[i])["champion"]
         except ChampionMoved as exc:
             outcomes[i] = exc
 
@@ -165,20 +127,20 @@ def test_simultaneous_promotions_judged_against_the_same_champion_one_wins(
 
 
 def test_register_refuses_a_rejected_candidate_as_bad_input(config, champion_v1: RunContext) -> None:
-    run = _evaluated_run(config, "run-bad", judged_against=1, accuracy=0.3)  # below the 0.5 floor
-    assert not judge_candidate(run, _batch()).blessed
+    run = evaluated_run(config, "run-bad", judged_against=1, accuracy=0.3)  # below the 0.5 floor
+    assert not judge_candidate(run, release_batch()).blessed
     with pytest.raises(CandidateNotBlessed, match="the gate did not bless it") as info:
-        register_candidate(run, _batch())
+        register_candidate(run, release_batch())
     assert isinstance(info.value, BadInputError) and not isinstance(info.value, RuntimeError)
     assert ModelRegistry(run.store, MODEL).versions() == [1]
     with pytest.raises(CandidateNotBlessed):
-        promote_candidate(run, _batch(), 1)
+        promote_candidate(run, release_batch(), 1)
 
 
 def test_blessing_records_the_champion_it_was_judged_against(config, champion_v1: RunContext) -> None:
-    run = _evaluated_run(config, "run-1", judged_against=1)
-    blessing = judge_candidate(run, _batch())
+    run = evaluated_run(config, "run-1", judged_against=1)
+    blessing = judge_candidate(run, release_batch())
     assert blessing.champion_version == run.evaluate_result().champion_version == 1
-    version = register_candidate(run, _batch())["version"]
+    version = register_candidate(run, release_batch())["version"]
     metadata = ModelRegistry(run.store, MODEL).get_version(version).metadata
     assert metadata["judged_against_champion"] == 1

@@ -161,10 +161,18 @@ class ValidationConfig(_Strict):
 # --------------------------------------------------------------------------- training
 
 
+# Keras activation names accepted by the layers (checked here so a typo fails at DAG parse time,
+# not in the training pod after its retries).
+Activation = Literal[
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish", "sigmoid",
+    "hard_sigmoid", "tanh", "softmax", "softplus", "softsign", "exponential", "linear",
+]  # fmt: skip
+
+
 class DenseLayer(_Strict):
     type: Literal["dense"]
     units: int = Field(gt=0)
-    activation: str | None = None
+    activation: Activation | None = None
 
 
 class DropoutLayer(_Strict):
@@ -180,7 +188,7 @@ class Conv2DLayer(_Strict):
     type: Literal["conv2d"]
     filters: int = Field(gt=0)
     kernel_size: int = Field(gt=0)
-    activation: str | None = None
+    activation: Activation | None = None
 
 
 class MaxPool2DLayer(_Strict):
@@ -266,7 +274,14 @@ class MetricsConfig(_Strict):
     """Where pipeline health metrics go: a Pushgateway when set, else a node_exporter textfile."""
 
     pushgateway_url: str | None = None
-    textfile_dir: str = "${SLIPWAY_METRICS_DIR:-.slipway/metrics}"
+    # validate_default: the default's ${VAR} is expanded even when no file (base folder) is involved.
+    textfile_dir: str = Field(default="${SLIPWAY_METRICS_DIR:-.slipway/metrics}", validate_default=True)
+
+    @field_validator("textfile_dir")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        expanded: str = _expand_env(value)
+        return expanded
 
 
 class PipelineConfig(_Strict):
@@ -283,7 +298,7 @@ class PipelineConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
     launcher: LauncherConfig = LauncherConfig()
-    metrics: MetricsConfig = MetricsConfig()
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 
@@ -292,6 +307,9 @@ class PipelineConfig(_Strict):
     def _store_scheme(cls, value: str) -> str:
         if not value.startswith(("file://", "s3://")):
             raise ValueError(f"store_url must start with file:// or s3://, got {value!r}")
+        if not value.split("://", 1)[1].strip("/"):
+            where = "a bucket (s3://bucket[/prefix])" if value.startswith("s3") else "a folder"
+            raise ValueError(f"store_url {value!r} names no location: it needs {where}")
         return value
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> PipelineConfig:

@@ -206,15 +206,19 @@ class OptimizerConfig(_Strict):
     learning_rate: float = Field(default=1e-3, gt=0)
 
 
+def _default_layers() -> list[LayerConfig]:
+    return [
+        FlattenLayer(type="flatten"),
+        DenseLayer(type="dense", units=512, activation="relu"),
+        DropoutLayer(type="dropout", rate=0.2),
+    ]
+
+
 class TrainingConfig(_Strict):
     """The model and how to fit it. Defaults are the reference MNIST-style classifier."""
 
     layers: list[LayerConfig] = Field(
-        default_factory=lambda: [
-            FlattenLayer(type="flatten"),
-            DenseLayer(type="dense", units=512, activation="relu"),
-            DropoutLayer(type="dropout", rate=0.2),
-        ],
+        default_factory=lambda: _default_layers(),
         min_length=1,
     )
     # The output layer (Dense num_classes softmax) is added by the builder from data.num_classes.

@@ -146,10 +146,10 @@ class MetricsBatch:
                     made[sample.name] = Gauge(sample.name, help_text, label_names, registry=registry)
             metric = made[sample.name]
             child = metric.labels(**sample.labels) if label_names else metric
-            if kind == "counter":
-                child.inc(sample.value)
-            else:
+            if isinstance(child, Gauge):
                 child.set(sample.value)
+            else:
+                child.inc(sample.value)
         return registry
 
 

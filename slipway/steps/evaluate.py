@@ -160,7 +160,7 @@ def _view(variant: ScoredVariant) -> Any:
 
 
 def _predictions_npz(y: np.ndarray, comparison: Comparison) -> bytes:
-    arrays: dict[str, np.ndarray] = {"y_true": np.asarray(y)}
+    arrays: dict[str, Any] = {"y_true": np.asarray(y)}  # Any: numpy's stub types savez's **kwds as bool
     for variant in (comparison.candidate, comparison.champion):
         if variant is None:
             continue

@@ -32,12 +32,13 @@ def run(ctx: RunContext, batch: MetricsBatch) -> IngestResult:
     if len(raw.x) == 0:
         where = f"partition {ctx.partition!r} of " if ctx.partition else ""
         raise DataError(f"{where}{raw.origin} is empty: no examples to ingest")
+    own_test = raw.own_test()
     raw = RawData(
         conform_shape(raw.x, data_cfg.input_shape),
         raw.y,
         origin=raw.origin,
-        test_x=conform_shape(raw.test_x, data_cfg.input_shape) if raw.has_test else None,
-        test_y=raw.test_y,
+        test_x=conform_shape(own_test[0], data_cfg.input_shape) if own_test is not None else None,
+        test_y=own_test[1] if own_test is not None else None,
     )
     snapshot = split_data(raw, data_cfg.split)
     content_hash = snapshot.content_hash

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,8 @@ from slipway.data.dataset import Split  # noqa: E402
 from slipway.data.profile import profile_split  # noqa: E402
 from slipway.data.sources.idx import read as read_idx_folder  # noqa: E402
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+# The same setting the shipped pipeline uses (dags/pipelines/fashion_mnist.yaml).
+FASHION = Path(os.environ.get("SLIPWAY_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist")
 
 
 # --------------------------------------------------------------------------- data

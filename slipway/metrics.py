@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 30
 
-NAMESPACE = "slipway"
-
 # name -> (type, help, label names). The single source of truth for metric names; dashboards,
 # alert rules and tests refer to these strings.
 METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {

@@ -212,7 +212,6 @@ class EvaluateResult(ResultModel):
         return self.champion.version if self.champion is not None else None
 
 
-StepResult = IngestResult | ValidateResult | TrainResult | TrainWorkerResult | EvaluateResult
 ResultT = TypeVar("ResultT", bound=ResultModel)
 
 RESULT_MODELS: dict[str, type[ResultModel]] = {

@@ -18,7 +18,6 @@ The first model (no champion in the evaluation) is judged on the absolute checks
 non-regression check is recorded as ``skipped``.
 
 A rejection is an outcome, not a crash: ``decide`` returns a Blessing with ``blessed=False``.
-Callers that want an exception call ``Blessing.raise_if_rejected()`` (``GateRejected``).
 A person may force a deployment with a written reason; the Blessing then says ``forced`` and keeps
 the failed checks, so the override is auditable.
 """
@@ -31,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from slipway.config import GateConfig
-from slipway.errors import BadInputError, SlipwayError
+from slipway.errors import BadInputError
 from slipway.results import EvaluateResult
 
 Verdict = Literal["pass", "fail", "skipped"]
@@ -42,14 +41,6 @@ _EPS = 1e-12
 
 class GateOverrideError(BadInputError, ValueError):
     """A forced deployment was requested without a written reason."""
-
-
-class GateRejected(SlipwayError):
-    """The candidate did not pass the gate; ``blessing`` holds every check and the reasons."""
-
-    def __init__(self, blessing: Blessing) -> None:
-        self.blessing = blessing
-        super().__init__("candidate rejected by the gate: " + "; ".join(blessing.reasons))
 
 
 @dataclass(frozen=True)
@@ -104,12 +95,6 @@ class Blessing:
             if item.name == name:
                 return item
         raise KeyError(f"no gate check named {name!r}")
-
-    def raise_if_rejected(self) -> Blessing:
-        """Return self when blessed, else raise ``GateRejected`` carrying this Blessing."""
-        if not self.blessed:
-            raise GateRejected(self)
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -206,7 +206,7 @@ def _summary_section(data: ReportData, names: list[str]) -> str:
     else:
         stats = _statistics_html(data)
     explanation = (
-        "Both models are scored on the same frozen test set in this run (the champion is re-scored, "
+        "Both models are scored on the same test set, the test split of this run's snapshot (the champion is re-scored, "
         "never compared with an old number)."
     )
     return _section("Champion vs candidate", explanation, f"<table>{head}{body}</table>{note}{stats}")

@@ -1,4 +1,4 @@
-"""The evaluate step: candidate and champion on the same frozen test set -> result.json + report.
+"""The evaluate step: candidate and champion on the same test set -> result.json + report.
 
 Inputs: the ingest result (``snapshot_key``), the candidate at ``train/model/`` and, when the
 registry has a ``champion`` alias, that version's files. Both are downloaded to a temporary folder
@@ -135,7 +135,7 @@ def build_report(
 
 
 def _test_split(ctx: RunContext, snapshot_key: str) -> Any:
-    """The frozen test split of the run's snapshot (the same examples for both models)."""
+    """The test split of the run's snapshot (the same examples for both models)."""
     from slipway.data import load_snapshot
 
     return load_snapshot(ctx.store, snapshot_key).test

@@ -56,3 +56,23 @@ def test_forbidden_imports_are_reported(path: str, source: str) -> None:
 )
 def test_allowed_imports_pass(path: str, source: str) -> None:
     assert not _banned(path, source)
+
+
+def test_our_deprecated_calls_fail_and_third_party_noise_is_targeted() -> None:
+    """pyproject's filterwarnings: no blanket ignore of DeprecationWarning."""
+    import warnings
+
+    with pytest.raises(DeprecationWarning, match="moved"):
+        warnings.warn("this API moved", DeprecationWarning, stacklevel=1)  # attributed to tests.*
+    with warnings.catch_warnings(record=True) as seen:  # keeps the filters pytest set from pyproject
+        warnings.warn_explicit(
+            "__array__ implementation doesn't accept a copy keyword, so passing copy=False failed.",
+            DeprecationWarning,
+            "core.py",
+            172,
+            module="keras.src.backend.tensorflow.core",
+        )
+        warnings.warn_explicit(
+            "some library API is going away", DeprecationWarning, "lib.py", 1, module="lib"
+        )
+    assert [str(w.message) for w in seen] == ["some library API is going away"]  # shown, not hidden

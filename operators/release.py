@@ -11,7 +11,7 @@ the task without retry; anything else (the store unreachable, say) is retried.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, SkipMixin
 
@@ -19,6 +19,9 @@ from operators.errors import airflow_errors
 from operators.links import EvaluationReportLink, ModelLink
 from slipway import metrics
 from slipway.config import PipelineConfig, load_config
+
+if TYPE_CHECKING:
+    from slipway.steps.context import RunContext
 
 
 class _ReleaseOperator(BaseOperator):
@@ -42,7 +45,7 @@ class _ReleaseOperator(BaseOperator):
         self.after_decision(result, context)
         return result
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> Any:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> Any:
         raise NotImplementedError
 
     def after_decision(self, result: Any, context: Any) -> None:
@@ -53,7 +56,7 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
     step_name = "gate"
     operator_extra_links = (EvaluationReportLink(),)
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.evaluation.gate import GateOverrideError
         from slipway.release import final_report_key, judge_candidate
 
@@ -91,7 +94,7 @@ class SlipwayRegisterOperator(_ReleaseOperator):
     step_name = "register"
     operator_extra_links = (EvaluationReportLink(), ModelLink())
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import register_candidate
 
         result = register_candidate(ctx, batch, actor=_actor(context))
@@ -108,7 +111,7 @@ class SlipwayPromoteOperator(_ReleaseOperator):
         super().__init__(**kwargs)
         self.register_task_id = register_task_id
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import promote_candidate
 
         registered = context["ti"].xcom_pull(task_ids=self.register_task_id)

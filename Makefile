@@ -27,13 +27,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench vendor-check
+.PHONY: demo test install apt venv airflow-db airflow lint static lock clean bench vendor-check
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
 
 test: install
-	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory static
 	$(PY) -m pytest -q
 
 install: apt venv
@@ -82,8 +82,13 @@ vendor-check: install
 	$(PY) -m scripts.vendor_assets
 
 lint: install
+	$(MAKE) --no-print-directory static
+
+# Lint, format and type checks (boundaries too: ruff's banned imports, see ruff.toml files); also run by make test.
+static:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Regenerate the lock after changing a top-level pin (keeps every package pinned).
 lock:

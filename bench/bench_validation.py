@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,8 @@ from slipway.data.dataset import Split  # noqa: E402
 from slipway.data.profile import profile_split  # noqa: E402
 from slipway.data.sources.idx import read as read_idx_folder  # noqa: E402
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+# The same setting the shipped pipeline uses (dags/pipelines/fashion_mnist.yaml).
+FASHION = Path(os.environ.get("SLIPWAY_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist")
 
 
 # --------------------------------------------------------------------------- data
@@ -139,6 +141,31 @@ def slipway_validate(split: Split, docs_dir: Path | None, reference: dict[str, A
     return validate_split(split, cfg.data, cfg.validation, reference=reference, docs_dir=docs_dir).success
 
 
+def _ingest_result(snapshot_key: str) -> Any:
+    """The ingest result the validate step reads, for a snapshot staged by the benchmark."""
+    from slipway.results import IngestResult, IngestSource, SplitRows
+
+    return IngestResult(
+        snapshot_key=snapshot_key,
+        snapshot_hash="bench",
+        snapshot_uri=snapshot_key,
+        rows=SplitRows(train=0, validation=0, test=0),
+        input_shape=[28, 28],
+        num_classes=10,
+        profile_key=f"{snapshot_key}/profile.json",
+        source=IngestSource(
+            kind="idx",
+            uri=None,
+            partition=None,
+            scale=255,
+            max_examples=None,
+            origin="bench",
+            own_test_split=False,
+        ),
+        reused=False,
+    )
+
+
 def slipway_step(everything: Split, reference_split: Split) -> float:
     """The validate step end to end on a ``file://`` store: load snapshot, validate, upload docs."""
     from slipway.data.dataset import Snapshot
@@ -156,7 +183,7 @@ def slipway_step(everything: Split, reference_split: Split) -> float:
         promote_reference(
             ctx.store, cfg.name, save_snapshot(ctx.store, Snapshot(reference_split, empty, empty), "ref")
         )
-        ctx.write_result("ingest", {"snapshot_key": key, "snapshot_hash": "bench"})
+        ctx.write_result("ingest", _ingest_result(key))
         started = time.perf_counter()
         validate.run(ctx, MetricsBatch(cfg.name, "validate"))
         return time.perf_counter() - started

@@ -1,7 +1,8 @@
 """One ``retrain_<pipeline>`` DAG per pipeline config in ``dags/pipelines/`` (wiring only).
 
-Set ``SLIPWAY_PIPELINES_DIR`` to read the configs from another folder. A bad config stops this
-file with one clear import error naming the file and the field (see ``slipway.config``).
+Set ``SLIPWAY_PIPELINES_DIR`` to read the configs from another folder. A bad config, or a
+missing or empty configs folder, stops this file with one clear import error naming the file and
+the field (see ``slipway.config`` and ``operators.pipelines``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from operators.params import param_defaults
-from operators.pipelines import pipelines_dir
+from operators.pipelines import load_pipeline_folder, pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
 from operators.step import SlipwayStepOperator
-from slipway.config import ConfigError, PipelineConfig, load_pipelines
+from slipway.config import ConfigError, PipelineConfig
 
 DOC = """
 ### Retrain `{model}` ({name})
@@ -90,7 +91,7 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
 
 
 try:
-    _PIPELINES = load_pipelines(pipelines_dir())
+    _PIPELINES = load_pipeline_folder(pipelines_dir(__file__))
 except ConfigError as exc:
     raise ConfigError(str(exc)) from None  # one clear message, no traceback soup
 

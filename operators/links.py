@@ -27,11 +27,27 @@ class _ResultLink(BaseOperatorLink):
             result = ti_key.xcom_pull(task_ids=operator.task_id, key="return_value")
         except Exception:
             return ""
-        key = result.get(self.result_field) if isinstance(result, dict) else None
+        key = self._field(operator, result)
         if not key:
             return ""
         pipeline = load_config(operator.config_path).name
         return artifact_url(pipeline, f"{key}{self.suffix}")
+
+    def _field(self, operator: Any, result: Any) -> str | None:
+        """The key field of the task's result: a step's result is parsed by its model first."""
+        if not isinstance(result, dict):
+            return None
+        step = getattr(operator, "step", None)
+        if step is None:  # gate / register: their own small dicts
+            value = result.get(self.result_field)
+        else:
+            from slipway.results import parse_result
+
+            try:
+                value = getattr(parse_result(step, result), self.result_field, None)
+            except Exception:  # a result of another contract: no link rather than a broken page
+                return None
+        return value if isinstance(value, str) else None
 
 
 class DataDocsLink(_ResultLink):

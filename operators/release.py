@@ -3,18 +3,25 @@
 The gate never fails the run for a rejected candidate: a rejection is an outcome, so the gate task
 succeeds, logs the reasons with their numbers, and skips everything downstream (register,
 promote) the way ``ShortCircuitOperator`` does.
+
+Failures follow the one fail-fast rule of ``operators.errors``: bad input (config, a forced
+deployment without a reason, an unblessed candidate, a champion moved since the evaluation) fails
+the task without retry; anything else (the store unreachable, say) is retried.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, SkipMixin
-from airflow.sdk.exceptions import AirflowFailException
 
+from operators.errors import airflow_errors
 from operators.links import EvaluationReportLink, ModelLink, ModelPageLink, RunPageLink
 from slipway import metrics
 from slipway.config import PipelineConfig, load_config
+
+if TYPE_CHECKING:
+    from slipway.steps.context import RunContext
 
 
 class _ReleaseOperator(BaseOperator):
@@ -30,14 +37,15 @@ class _ReleaseOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         from slipway.steps.context import RunContext
 
-        config: PipelineConfig = load_config(self.config_path)
-        ctx = RunContext.create(config, context["run_id"])
-        with metrics.reporting_step(config.name, self.step_name, config.metrics) as batch:
-            result = self.decide(ctx, batch, context)
+        with airflow_errors(self.step_name):
+            config: PipelineConfig = load_config(self.config_path)
+            ctx = RunContext.create(config, context["run_id"])
+            with metrics.reporting_step(config.name, self.step_name, config.metrics) as batch:
+                result = self.decide(ctx, batch, context)
         self.after_decision(result, context)
         return result
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> Any:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> Any:
         raise NotImplementedError
 
     def after_decision(self, result: Any, context: Any) -> None:
@@ -48,7 +56,7 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
     step_name = "gate"
     operator_extra_links = (EvaluationReportLink(), RunPageLink())
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.evaluation.gate import GateOverrideError
         from slipway.release import final_report_key, judge_candidate
 
@@ -57,15 +65,11 @@ class SlipwayGateOperator(_ReleaseOperator, SkipMixin):
         if params.get("force_deploy"):
             force_reason = (params.get("force_reason") or "").strip()
             if not force_reason:
-                raise AirflowFailException(
+                raise GateOverrideError(
                     "force_deploy is set but force_reason is empty: "
                     "a forced deployment requires a written reason"
                 )
-        actor = _actor(context)
-        try:
-            blessing = judge_candidate(ctx, batch, force_reason=force_reason, actor=actor)
-        except GateOverrideError as exc:
-            raise AirflowFailException(str(exc)) from None
+        blessing = judge_candidate(ctx, batch, force_reason=force_reason, actor=_actor(context))
         for line in blessing.reasons:
             self.log.info("gate: %s", line)
         report_key = final_report_key(ctx)
@@ -90,7 +94,7 @@ class SlipwayRegisterOperator(_ReleaseOperator):
     step_name = "register"
     operator_extra_links = (EvaluationReportLink(), ModelLink(), ModelPageLink(), RunPageLink())
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import register_candidate
 
         result = register_candidate(ctx, batch, actor=_actor(context))
@@ -108,7 +112,7 @@ class SlipwayPromoteOperator(_ReleaseOperator):
         super().__init__(**kwargs)
         self.register_task_id = register_task_id
 
-    def decide(self, ctx: Any, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
+    def decide(self, ctx: RunContext, batch: metrics.MetricsBatch, context: Any) -> dict[str, Any]:
         from slipway.release import promote_candidate
 
         registered = context["ti"].xcom_pull(task_ids=self.register_task_id)

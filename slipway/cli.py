@@ -18,6 +18,7 @@ from typing import Any
 
 from slipway.config import ConfigError, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInputError, StepInputMissing
+from slipway.results import ResultModel
 
 RESULT_MARKER = "SLIPWAY_RESULT "
 
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_step(
     step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None
-):
+) -> ResultModel:
     """Load config, build the run context, run the step, emit its health metrics."""
     from slipway import metrics
     from slipway.steps.context import RunContext
@@ -67,7 +68,8 @@ def run_step(
     module_name, func_name = STEPS[step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     with metrics.reporting_step(config.name, step, config.metrics) as batch:
-        return func(ctx, batch)
+        result: ResultModel = func(ctx, batch)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,22 +83,32 @@ def main(argv: list[str] | None = None) -> int:
 
         return history_main(args.model, config_path=args.config, store_url=args.store)
     try:
-        overrides = json.loads(args.overrides) if args.overrides else None
-        if overrides is not None and not isinstance(overrides, dict):
-            raise ConfigError("--overrides must be a JSON object")
-    except json.JSONDecodeError as exc:
-        print(f"error: --overrides is not valid JSON: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
+        overrides = parse_overrides(args.overrides)
         result = run_step(args.step, args.config, args.run_id, args.partition, overrides)
-    except (ConfigError, BadInputError) as exc:
+    except BadInputError as exc:  # ConfigError, DataError, a failed data gate, ...
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except StepInputMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    print(RESULT_MARKER + json.dumps(result, sort_keys=True, default=str), flush=True)
+    print(RESULT_MARKER + json.dumps(result.dump(), sort_keys=True), flush=True)
     return EXIT_OK
+
+
+def parse_overrides(text: str | None) -> dict[str, Any] | None:
+    """``--overrides``: a JSON object of nested config fields, or nothing; else ``ConfigError``."""
+    if not text:
+        return None
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--overrides is not valid JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(
+            f'--overrides must be a JSON object such as {{"training": {{"epochs": 3}}}},'
+            f" got {type(overrides).__name__} {text!r}"
+        )
+    return overrides
 
 
 def _summary(config_path: str, run_id: str) -> int:

@@ -22,9 +22,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from slipway.errors import BadInputError
 
-class ConfigError(ValueError):
-    """A pipeline config is invalid; the message names the file, the field and the problem."""
+
+class ConfigError(BadInputError, ValueError):
+    """A pipeline config is invalid; the message names the file, the field and the problem.
+
+    Bad input like invalid data: a step exits 65 and an operator fails without retry."""
 
 
 class _Strict(BaseModel):
@@ -157,10 +161,18 @@ class ValidationConfig(_Strict):
 # --------------------------------------------------------------------------- training
 
 
+# Keras activation names accepted by the layers (checked here so a typo fails at DAG parse time,
+# not in the training pod after its retries).
+Activation = Literal[
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish", "sigmoid",
+    "hard_sigmoid", "tanh", "softmax", "softplus", "softsign", "exponential", "linear",
+]  # fmt: skip
+
+
 class DenseLayer(_Strict):
     type: Literal["dense"]
     units: int = Field(gt=0)
-    activation: str | None = None
+    activation: Activation | None = None
 
 
 class DropoutLayer(_Strict):
@@ -176,7 +188,7 @@ class Conv2DLayer(_Strict):
     type: Literal["conv2d"]
     filters: int = Field(gt=0)
     kernel_size: int = Field(gt=0)
-    activation: str | None = None
+    activation: Activation | None = None
 
 
 class MaxPool2DLayer(_Strict):
@@ -194,15 +206,19 @@ class OptimizerConfig(_Strict):
     learning_rate: float = Field(default=1e-3, gt=0)
 
 
+def _default_layers() -> list[LayerConfig]:
+    return [
+        FlattenLayer(type="flatten"),
+        DenseLayer(type="dense", units=512, activation="relu"),
+        DropoutLayer(type="dropout", rate=0.2),
+    ]
+
+
 class TrainingConfig(_Strict):
     """The model and how to fit it. Defaults are the reference MNIST-style classifier."""
 
     layers: list[LayerConfig] = Field(
-        default_factory=lambda: [
-            FlattenLayer(type="flatten"),
-            DenseLayer(type="dense", units=512, activation="relu"),
-            DropoutLayer(type="dropout", rate=0.2),
-        ],
+        default_factory=lambda: _default_layers(),
         min_length=1,
     )
     # The output layer (Dense num_classes softmax) is added by the builder from data.num_classes.
@@ -262,7 +278,14 @@ class MetricsConfig(_Strict):
     """Where pipeline health metrics go: a Pushgateway when set, else a node_exporter textfile."""
 
     pushgateway_url: str | None = None
-    textfile_dir: str = "${SLIPWAY_METRICS_DIR:-.slipway/metrics}"
+    # validate_default: the default's ${VAR} is expanded even when no file (base folder) is involved.
+    textfile_dir: str = Field(default="${SLIPWAY_METRICS_DIR:-.slipway/metrics}", validate_default=True)
+
+    @field_validator("textfile_dir")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        expanded: str = _expand_env(value)
+        return expanded
 
 
 class PipelineConfig(_Strict):
@@ -279,7 +302,7 @@ class PipelineConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
     launcher: LauncherConfig = LauncherConfig()
-    metrics: MetricsConfig = MetricsConfig()
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 
@@ -288,6 +311,9 @@ class PipelineConfig(_Strict):
     def _store_scheme(cls, value: str) -> str:
         if not value.startswith(("file://", "s3://")):
             raise ValueError(f"store_url must start with file:// or s3://, got {value!r}")
+        if not value.split("://", 1)[1].strip("/"):
+            where = "a bucket (s3://bucket[/prefix])" if value.startswith("s3") else "a folder"
+            raise ValueError(f"store_url {value!r} names no location: it needs {where}")
         return value
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> PipelineConfig:

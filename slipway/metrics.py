@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 30
 
-NAMESPACE = "slipway"
-
 # name -> (type, help, label names). The single source of truth for metric names; dashboards,
 # alert rules and tests refer to these strings.
 METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -146,10 +144,10 @@ class MetricsBatch:
                     made[sample.name] = Gauge(sample.name, help_text, label_names, registry=registry)
             metric = made[sample.name]
             child = metric.labels(**sample.labels) if label_names else metric
-            if kind == "counter":
-                child.inc(sample.value)
-            else:
+            if isinstance(child, Gauge):
                 child.set(sample.value)
+            else:
+                child.inc(sample.value)
         return registry
 
 
@@ -215,9 +213,10 @@ def increment_total(store: ArtifactStore, key: str, label: str, amount: float = 
     Compare-and-swap makes concurrent increments safe; a writer that loses backs off with
     jitter and retries. Used for counters such as gate decisions.
     """
+    from slipway.layout import counter_key
     from slipway.store import ArtifactNotFound, PreconditionFailed
 
-    path = f"metrics/{key}.json"
+    path = counter_key(key)
     for attempt in range(_CAS_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))

@@ -3,6 +3,11 @@
 These are the pipeline's *decisions*, kept out of the Airflow operators so they are testable
 without Airflow and identical wherever they run. Each writes what it decided, with the numbers it
 decided on, to the store (the Blessing under the run, alias moves in the registry history).
+
+Promotion is a compare-and-swap against the champion the candidate was *judged against* (the
+evaluate result records it): if another run or a person moved ``champion`` after this run's
+evaluation, the comparison that blessed the candidate is stale, so promotion fails with
+``ChampionMoved`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +16,39 @@ import contextlib
 import logging
 from typing import Any
 
+from slipway.errors import BadInputError
 from slipway.evaluation.gate import Blessing, decide
+from slipway.layout import gate_decisions_counter
 from slipway.metrics import MetricsBatch, increment_total
-from slipway.registry import ModelRegistry
+from slipway.registry import AliasConflict, ModelRegistry
+from slipway.results import EvaluateResult
 from slipway.steps.context import RunContext
-from slipway.store import ArtifactNotFound, ArtifactStore, PreconditionFailed
+from slipway.store import ArtifactNotFound, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
 GATE_RESULTS = ("blessed", "rejected", "forced")
+
+
+class CandidateNotBlessed(BadInputError):
+    """Register or promote was asked for a candidate the gate did not bless (no retry can fix it)."""
+
+
+class ChampionMoved(AliasConflict, BadInputError):
+    """The champion is no longer the version the candidate was judged against: not promoted."""
+
+
+def read_blessing(ctx: RunContext) -> Blessing:
+    """The run's stored Blessing; ``StepInputMissing`` semantics when the gate has not run."""
+    from slipway.errors import StepInputMissing
+
+    key = ctx.layout.blessing
+    try:
+        return Blessing.from_dict(ctx.store.get_json(key))
+    except ArtifactNotFound:
+        raise StepInputMissing(
+            f"no gate decision for run {ctx.run_id!r} at {ctx.store.uri(key)}: run the gate first"
+        ) from None
 
 
 def judge_candidate(
@@ -30,12 +59,12 @@ def judge_candidate(
     Idempotent: a retry returns the Blessing already stored for the run (the decision is not
     re-drawn, and the decision counter is not counted twice).
     """
-    key = ctx.key("gate", "blessing.json")
+    key = ctx.layout.blessing
     try:
         return Blessing.from_dict(ctx.store.get_json(key))
     except ArtifactNotFound:
         pass
-    evaluation = ctx.read_result("evaluate")
+    evaluation = ctx.evaluate_result()
     blessing = decide(
         ctx.config.gate, evaluation, force_reason=force_reason, forced_by=actor if force_reason else None
     )
@@ -43,29 +72,29 @@ def judge_candidate(
         ctx.store.put_json_if_absent(key, blessing.to_dict())
     except PreconditionFailed:  # a concurrent retry decided first: its decision stands
         return Blessing.from_dict(ctx.store.get_json(key))
-    increment_total(ctx.store, f"{ctx.config.name}/gate_decisions", blessing.result)
+    increment_total(ctx.store, gate_decisions_counter(ctx.config.name), blessing.result)
     _set_gate_totals(ctx, batch)
     _write_final_report(ctx, evaluation, blessing)
     return blessing
 
 
-def _write_final_report(ctx: RunContext, evaluation: dict[str, Any], blessing: Blessing) -> None:
+def _write_final_report(ctx: RunContext, evaluation: EvaluateResult, blessing: Blessing) -> None:
     """The evaluation report with the gate's decision filled in: the version's report of record."""
-    if not evaluation.get("report_key"):
+    if not evaluation.report_key:
         return
     from slipway.evaluation.report import add_blessing_to_report
 
-    html = ctx.store.get_bytes(evaluation["report_key"]).decode()
-    ctx.store.put_bytes(ctx.key("gate", "report.html"), add_blessing_to_report(html, blessing).encode())
+    html = ctx.store.get_bytes(evaluation.report_key).decode()
+    ctx.store.put_bytes(ctx.layout.final_report, add_blessing_to_report(html, blessing).encode())
 
 
 def final_report_key(ctx: RunContext) -> str:
-    return ctx.key("gate", "report.html")
+    return ctx.layout.final_report
 
 
 def _set_gate_totals(ctx: RunContext, batch: MetricsBatch) -> None:
     try:
-        totals = ctx.store.get_json(f"metrics/{ctx.config.name}/gate_decisions.json")
+        totals = ctx.store.get_json(ctx.layout.gate_decisions)
     except ArtifactNotFound:
         totals = {}
     for label in GATE_RESULTS:
@@ -76,31 +105,33 @@ def _set_gate_totals(ctx: RunContext, batch: MetricsBatch) -> None:
 
 def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "slipway") -> dict[str, Any]:
     """Register the blessed model as a new immutable version and point ``candidate`` at it."""
-    blessing = Blessing.from_dict(ctx.store.get_json(ctx.key("gate", "blessing.json")))
+    blessing = read_blessing(ctx)
     if not blessing.blessed:
-        raise RuntimeError(f"refusing to register run {ctx.run_id}: the gate did not bless it")
-    train = ctx.read_result("train")
-    evaluation = ctx.read_result("evaluate")
+        raise CandidateNotBlessed(
+            f"refusing to register run {ctx.run_id} of {ctx.config.name}: the gate did not bless it"
+            f" ({'; '.join(blessing.reasons) or 'no reasons recorded'})"
+        )
+    train = ctx.train_result()
+    evaluation = ctx.evaluate_result()
     registry = ModelRegistry(ctx.store, ctx.config.model_name)
     version = registry.register(
-        train["model_key"],
+        train.model_key,
         metadata={
             "pipeline": ctx.config.name,
-            "snapshot_key": evaluation.get("snapshot_key"),
-            "config_fingerprint": train.get("config_fingerprint"),
-            "code_version": train.get("code_version"),
-            "test_accuracy": evaluation["candidate"]["accuracy"],
+            "snapshot_key": evaluation.snapshot_key,
+            "config_fingerprint": train.config_fingerprint,
+            "code_version": train.code_version,
+            "test_accuracy": evaluation.candidate.accuracy,
+            "judged_against_champion": evaluation.champion_version,
             "blessing": blessing.to_dict(),
         },
         run_id=ctx.run_id,
         actor=actor,
     )
-    _attach_once(
-        registry, version.number, "blessing.json", ctx.store.get_bytes(ctx.key("gate", "blessing.json"))
-    )
-    has_report = ctx.store.exists(final_report_key(ctx))
+    _attach_once(registry, version.number, "blessing.json", ctx.store.get_bytes(ctx.layout.blessing))
+    has_report = ctx.store.exists(ctx.layout.final_report)
     if has_report:
-        _attach_once(registry, version.number, "report.html", ctx.store.get_bytes(final_report_key(ctx)))
+        _attach_once(registry, version.number, "report.html", ctx.store.get_bytes(ctx.layout.final_report))
     reason = "blessed by the evaluation gate"
     if blessing.forced:
         reason = f"forced deployment by {blessing.forced_by}: {blessing.force_reason}"
@@ -121,45 +152,69 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
 def promote_candidate(
     ctx: RunContext, batch: MetricsBatch, version: int, *, actor: str = "slipway"
 ) -> dict[str, Any]:
-    """Move ``champion`` to ``version`` by compare-and-swap and make its data the drift reference."""
+    """Move ``champion`` to ``version`` and make its data the drift reference.
+
+    The move is a compare-and-swap against the champion this run's candidate was evaluated
+    against, never against a freshly read alias: a champion moved since (another run, a manual
+    promotion) raises ``ChampionMoved`` and nothing is changed. A retry after a successful move
+    finds ``champion == version`` and only finishes the reference update.
+    """
+    blessing = read_blessing(ctx)
+    if not blessing.blessed:
+        raise CandidateNotBlessed(f"refusing to promote run {ctx.run_id}: the gate did not bless it")
+    evaluation = ctx.evaluate_result()
+    judged_against = evaluation.champion_version
     registry = ModelRegistry(ctx.store, ctx.config.model_name)
-    previous = registry.get_alias("champion")
-    blessing = Blessing.from_dict(ctx.store.get_json(ctx.key("gate", "blessing.json")))
-    evaluation = ctx.read_result("evaluate")
-    if previous != version:
-        registry.set_alias(
-            "champion",
-            version,
-            actor=actor,
-            run_id=ctx.run_id,
-            reason=_promotion_reason(blessing, evaluation),
-            expected=previous,
-        )
-    _promote_reference(ctx.store, ctx.config.name, evaluation.get("snapshot_key"))
+    current = registry.get_alias("champion")
+    if current != version:
+        if current != judged_against:
+            raise _champion_moved(ctx, version, judged_against, current)
+        try:
+            registry.set_alias(
+                "champion",
+                version,
+                actor=actor,
+                run_id=ctx.run_id,
+                reason=_promotion_reason(blessing, evaluation),
+                expected=judged_against,
+            )
+        except AliasConflict:  # moved between our read and our write
+            raise _champion_moved(ctx, version, judged_against, registry.get_alias("champion")) from None
+    _promote_reference(ctx, evaluation.snapshot_key)
     batch.set("slipway_registry_champion_version", version, model=ctx.config.model_name)
-    return {"model_name": ctx.config.model_name, "champion": version, "previous_champion": previous}
+    return {"model_name": ctx.config.model_name, "champion": version, "previous_champion": judged_against}
 
 
-def _promotion_reason(blessing: Blessing, evaluation: dict[str, Any]) -> str:
-    candidate = evaluation["candidate"]["accuracy"]
-    champion = evaluation.get("champion") or {}
+def _champion_moved(ctx: RunContext, version: int, judged: int | None, current: int | None) -> ChampionMoved:
+    def name(v: int | None) -> str:
+        return "no champion" if v is None else f"v{v}"
+
+    return ChampionMoved(
+        f"not promoting {ctx.config.model_name} v{version} (run {ctx.run_id}): it was judged against"
+        f" {name(judged)}, but the champion is now {name(current)} (moved after this run's evaluation);"
+        " the champion and the drift reference are unchanged - re-run the pipeline to judge the"
+        " candidate against the current champion"
+    )
+
+
+def _promotion_reason(blessing: Blessing, evaluation: EvaluateResult) -> str:
+    candidate = evaluation.candidate.accuracy
+    champion = evaluation.champion
     if blessing.forced:
         return f"forced by {blessing.forced_by}: {blessing.force_reason} (accuracy {candidate:.4f})"
-    if champion:
-        p_value = (evaluation.get("comparison") or {}).get("mcnemar_p_value")
+    if champion is not None:
+        p_value = evaluation.comparison.mcnemar_p_value if evaluation.comparison else None
         return (
-            f"gate blessed: accuracy {candidate:.4f} vs champion v{champion.get('version')} "
-            f"{champion['accuracy']:.4f} (McNemar p={p_value})"
+            f"gate blessed: accuracy {candidate:.4f} vs champion v{champion.version} "
+            f"{champion.accuracy:.4f} (McNemar p={p_value})"
         )
     return f"gate blessed: first model, accuracy {candidate:.4f}"
 
 
-def _promote_reference(store: ArtifactStore, pipeline: str, snapshot_key: str | None) -> None:
-    if not snapshot_key:
-        return
+def _promote_reference(ctx: RunContext, snapshot_key: str) -> None:
     from slipway.validation import promote_reference
 
-    promote_reference(store, pipeline, snapshot_key)
+    promote_reference(ctx.store, ctx.config.name, snapshot_key, run_id=ctx.run_id)
 
 
 def _attach_once(registry: ModelRegistry, version: int, name: str, data: bytes) -> None:

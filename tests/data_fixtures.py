@@ -18,7 +18,20 @@ from slipway.data.dataset import Split
 from slipway.data.sources.idx import read as read_idx_folder
 from slipway.store import ArtifactStore, open_store
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fashion_dir() -> Path:
+    """Where the shipped pipeline reads Fashion-MNIST: its config's uri, so the same setting
+    (``SLIPWAY_FASHION_MNIST_DIR``, default the Debian package's folder) decides for the tests."""
+    from slipway.config import load_config
+
+    uri = load_config(REPO / "dags" / "pipelines" / "fashion_mnist.yaml").data.source.uri
+    assert uri is not None
+    return Path(uri)
+
+
+FASHION_DIR = fashion_dir()
 
 
 @functools.cache
@@ -32,8 +45,8 @@ def load_fashion() -> tuple[Split, Split]:
 
 @pytest.fixture(scope="session")
 def fashion() -> tuple[Split, Split]:
-    if not FASHION_DIR.is_dir():
-        pytest.skip(f"Fashion-MNIST not found in {FASHION_DIR}")
+    if not FASHION_DIR.is_dir():  # only when the data truly is absent (set SLIPWAY_FASHION_MNIST_DIR)
+        pytest.skip(f"Fashion-MNIST not found in {FASHION_DIR} (SLIPWAY_FASHION_MNIST_DIR)")
     return load_fashion()
 
 

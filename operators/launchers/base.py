@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from slipway.cli import RESULT_MARKER
 
@@ -48,9 +47,15 @@ def parse_result_line(line: str) -> dict[str, Any] | None:
     return None
 
 
+class StepLog(Protocol):
+    """Where a launcher streams the step's output: a ``logging.Logger`` or a task's ``self.log``."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+
 class StepLauncher(ABC):
     @abstractmethod
-    def launch(self, request: StepRequest, log: logging.Logger) -> StepOutcome:
+    def launch(self, request: StepRequest, log: StepLog) -> StepOutcome:
         """Run the step to completion, streaming its output into ``log``."""
 
     def cancel(self) -> None:  # noqa: B027 - optional hook, most launchers need nothing

@@ -8,12 +8,11 @@ operator to turn into retry / no-retry.
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import subprocess
 import sys
 
-from operators.launchers.base import StepLauncher, StepOutcome, StepRequest, parse_result_line
+from operators.launchers.base import StepLauncher, StepLog, StepOutcome, StepRequest, parse_result_line
 from slipway.config import LauncherConfig
 
 
@@ -22,7 +21,7 @@ class LocalSubprocessLauncher(StepLauncher):
         self.python = config.python or sys.executable
         self._process: subprocess.Popen[str] | None = None
 
-    def launch(self, request: StepRequest, log: logging.Logger) -> StepOutcome:
+    def launch(self, request: StepRequest, log: StepLog) -> StepOutcome:
         command = [self.python, "-m", "slipway", *request.argv()]
         log.info("launching: %s", " ".join(command))
         env = {

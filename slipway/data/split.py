@@ -20,7 +20,9 @@ def _counts(n: int, fractions: tuple[float, ...]) -> list[int]:
     return [round(n * f) for f in fractions]
 
 
-def _partition(y: np.ndarray, fractions: tuple[float, ...], stratify: bool, rng: np.random.Generator):
+def _partition(
+    y: np.ndarray, fractions: tuple[float, ...], stratify: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Index arrays, one per fraction, plus the rest; each shuffled."""
     if not stratify:
         order = rng.permutation(len(y))
@@ -44,9 +46,10 @@ def _partition(y: np.ndarray, fractions: tuple[float, ...], stratify: bool, rng:
 def split_data(raw: RawData, cfg: SplitConfig) -> Snapshot:
     """The snapshot's three splits, deterministic in ``cfg.seed``."""
     rng = np.random.default_rng(cfg.seed)
-    if raw.has_test:
+    own_test = raw.own_test()
+    if own_test is not None:
         val_idx, train_idx = _partition(raw.y, (cfg.validation_fraction,), cfg.stratify, rng)
-        test = Split(raw.test_x, raw.test_y)
+        test = Split(*own_test)
     else:
         test_idx, val_idx, train_idx = _partition(
             raw.y, (cfg.test_fraction, cfg.validation_fraction), cfg.stratify, rng

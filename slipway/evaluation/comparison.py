@@ -1,4 +1,4 @@
-"""Champion vs candidate on one frozen test set: score both, compare them pairwise, summarise.
+"""Champion vs candidate on one test set: score both, compare them pairwise, summarise.
 
 Kept apart from the step (``slipway/steps/evaluate.py``), which only moves files between the store
 and a temporary folder, so this logic runs on local folders in tests and benchmarks.

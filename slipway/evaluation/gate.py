@@ -18,19 +18,20 @@ The first model (no champion in the evaluation) is judged on the absolute checks
 non-regression check is recorded as ``skipped``.
 
 A rejection is an outcome, not a crash: ``decide`` returns a Blessing with ``blessed=False``.
-Callers that want an exception call ``Blessing.raise_if_rejected()`` (``GateRejected``).
 A person may force a deployment with a written reason; the Blessing then says ``forced`` and keeps
 the failed checks, so the override is auditable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from slipway.config import GateConfig
-from slipway.errors import BadInputError, SlipwayError
+from slipway.errors import BadInputError
+from slipway.results import EvaluateResult
 
 Verdict = Literal["pass", "fail", "skipped"]
 BYTES_PER_MB = 1_000_000
@@ -40,14 +41,6 @@ _EPS = 1e-12
 
 class GateOverrideError(BadInputError, ValueError):
     """A forced deployment was requested without a written reason."""
-
-
-class GateRejected(SlipwayError):
-    """The candidate did not pass the gate; ``blessing`` holds every check and the reasons."""
-
-    def __init__(self, blessing: Blessing) -> None:
-        self.blessing = blessing
-        super().__init__("candidate rejected by the gate: " + "; ".join(blessing.reasons))
 
 
 @dataclass(frozen=True)
@@ -103,12 +96,6 @@ class Blessing:
                 return item
         raise KeyError(f"no gate check named {name!r}")
 
-    def raise_if_rejected(self) -> Blessing:
-        """Return self when blessed, else raise ``GateRejected`` carrying this Blessing."""
-        if not self.blessed:
-            raise GateRejected(self)
-        return self
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "blessed": self.blessed,
@@ -142,7 +129,7 @@ class Blessing:
 
 def decide(
     policy: GateConfig,
-    evaluation: dict[str, Any],
+    evaluation: EvaluateResult | Mapping[str, Any],
     *,
     force_reason: str | None = None,
     forced_by: str | None = None,
@@ -152,18 +139,20 @@ def decide(
 
     A force is requested by passing ``force_reason`` (not ``None``); an empty or blank reason
     raises ``GateOverrideError`` before anything is decided. Bad or missing numbers in
-    ``evaluation`` raise ``BadInputError`` naming the field.
+    ``evaluation`` raise ``BadInputError`` naming the field. The pipeline passes the parsed
+    ``EvaluateResult``; a plain mapping of the same shape is accepted (decision tables in tests).
     """
+    ev = evaluation.dump() if isinstance(evaluation, EvaluateResult) else dict(evaluation)
     reason = force_reason.strip() if force_reason is not None else None
     if reason == "":
         raise GateOverrideError("a forced deployment requires a written reason")
-    champion = evaluation.get("champion")
+    champion = ev.get("champion")
     checks = [
-        _accuracy_floor(policy, evaluation),
-        _class_recall_floor(policy, evaluation),
-        _non_regression(policy, evaluation) if champion else _skipped("non_regression", "no champion"),
-        _latency_ceiling(policy, evaluation),
-        _size_ceiling(policy, evaluation),
+        _accuracy_floor(policy, ev),
+        _class_recall_floor(policy, ev),
+        _non_regression(policy, ev) if champion else _skipped("non_regression", "no champion"),
+        _latency_ceiling(policy, ev),
+        _size_ceiling(policy, ev),
     ]
     failed = [c for c in checks if c.verdict == "fail"]
     passed = not failed

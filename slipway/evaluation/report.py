@@ -206,7 +206,7 @@ def _summary_section(data: ReportData, names: list[str]) -> str:
     else:
         stats = _statistics_html(data)
     explanation = (
-        "Both models are scored on the same frozen test set in this run (the champion is re-scored, "
+        "Both models are scored on the same test set, the test split of this run's snapshot (the champion is re-scored, "
         "never compared with an old number)."
     )
     return _section("Champion vs candidate", explanation, f"<table>{head}{body}</table>{note}{stats}")
@@ -272,9 +272,9 @@ def _confused_section(data: ReportData, names: list[str], is_image: bool) -> str
         "<table><tr><th>true class</th><th>predicted as</th><th>count</th><th>share of the class</th></tr>"
         f"{rows}</table>"
     )
-    if not is_image:
-        return _section("Most confused pairs", explanation, table + _not_image_note())
     shape = image_shape(data.x_test.shape[1:])
+    if not is_image or shape is None:
+        return _section("Most confused pairs", explanation, table + _not_image_note())
     groups = []
     for t, p, n in pairs:
         idx = np.flatnonzero((data.y_test == t) & (metrics.predictions == p))[:EXAMPLES_PER_PAIR]
@@ -298,13 +298,13 @@ def _explanation_section(data: ReportData, names: list[str], is_image: bool) -> 
         "the predicted class, blue pixels against it. A model that relies on the strokes of the "
         "digit or object is behaving; one that lights up the background has learned a shortcut."
     )
-    if not is_image:
+    shape = image_shape(data.x_test.shape[1:])
+    if not is_image or shape is None:
         return _section(heading, explanation, _not_image_note())
     if data.attributions is None or data.explained is None or not len(data.explained):
         return _section(
             heading, explanation, "<p class='note'>No attributions were computed for this run.</p>"
         )
-    shape = image_shape(data.x_test.shape[1:])
     a = data.attributions
     idx = data.explained
     titles = [

@@ -1,33 +1,29 @@
 """What every step gets: the pipeline config, the run id, the store, and the run's key layout.
 
-Layout of one run in the store (``runs/<pipeline>/<run>/``)::
-
-    ingest/result.json      snapshot key + hash, row counts
-    validate/result.json    every expectation, drift statistics; validate/data_docs/index.html
-    train/result.json       curves, final metrics;  train/model/  (SavedModel + model.keras)
-    train/checkpoint/       resumable state while training runs
-    evaluate/result.json    candidate and champion scored on the same test set; evaluate/report.html
+The layout itself (which key holds what) is ``slipway.layout``; the result models are
+``slipway.results``. ``read_result``/``write_result`` are the only way a step's result enters or
+leaves the store, so every reader gets a parsed, typed result.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
 
 from slipway.config import PipelineConfig
 from slipway.errors import StepInputMissing
+from slipway.layout import RunLayout, safe_run_id
+from slipway.results import (
+    EvaluateResult,
+    IngestResult,
+    ResultModel,
+    ResultT,
+    TrainResult,
+    ValidateResult,
+    parse_as,
+)
 from slipway.store import ArtifactNotFound, ArtifactStore, open_store
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_run_id(run_id: str) -> str:
-    """Airflow run ids contain ``:`` and ``+``; keep keys portable across S3 and file systems."""
-    cleaned = _UNSAFE.sub("_", run_id).strip("._")
-    if not cleaned:
-        raise ValueError(f"run id {run_id!r} has no usable characters")
-    return cleaned
+__all__ = ["RunContext", "safe_run_id"]
 
 
 @dataclass
@@ -42,25 +38,50 @@ class RunContext:
         return cls(config=config, run_id=run_id, store=open_store(config.store_url), partition=partition)
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.config.name, self.run_id)
+
+    @property
     def prefix(self) -> str:
-        return f"runs/{self.config.name}/{safe_run_id(self.run_id)}"
+        return self.layout.prefix
 
     def key(self, step: str, name: str) -> str:
-        return f"{self.prefix}/{step}/{name}"
+        return self.layout.key(step, name)
 
     def result_key(self, step: str) -> str:
-        return self.key(step, "result.json")
+        return self.layout.result(step)
 
-    def read_result(self, step: str) -> dict[str, Any]:
-        try:
-            return self.store.get_json(self.result_key(step))
-        except ArtifactNotFound:
-            where = self.store.uri(self.result_key(step))
-            raise StepInputMissing(
-                f"no result of step {step!r} for run {self.run_id!r} at {where}: run {step} first"
-            ) from None
-
-    def write_result(self, step: str, result: dict[str, Any]) -> str:
+    def read_result(self, step: str, model: type[ResultT]) -> ResultT:
+        """The stored result of ``step``, parsed; ``StepInputMissing`` when the step has not run."""
         key = self.result_key(step)
-        self.store.put_json(key, result)
+        try:
+            raw = self.store.get_json(key)
+        except ArtifactNotFound:
+            raise StepInputMissing(
+                f"no result of step {step!r} for run {self.run_id!r} at {self.store.uri(key)}: run {step} first"
+            ) from None
+        return parse_as(model, raw, what=f"the {step} result at {self.store.uri(key)}")
+
+    def find_result(self, step: str, model: type[ResultT]) -> ResultT | None:
+        """Like ``read_result``, but None when the step has not written a result."""
+        try:
+            return self.read_result(step, model)
+        except StepInputMissing:
+            return None
+
+    def ingest_result(self) -> IngestResult:
+        return self.read_result("ingest", IngestResult)
+
+    def validate_result(self) -> ValidateResult:
+        return self.read_result("validate", ValidateResult)
+
+    def train_result(self) -> TrainResult:
+        return self.read_result("train", TrainResult)
+
+    def evaluate_result(self) -> EvaluateResult:
+        return self.read_result("evaluate", EvaluateResult)
+
+    def write_result(self, step: str, result: ResultModel) -> str:
+        key = self.result_key(step)
+        self.store.put_json(key, result.dump())
         return key

@@ -1,4 +1,4 @@
-"""The evaluate step: candidate and champion on the same frozen test set -> result.json + report.
+"""The evaluate step: candidate and champion on the same test set -> result.json + report.
 
 Inputs: the ingest result (``snapshot_key``), the candidate at ``train/model/`` and, when the
 registry has a ``champion`` alias, that version's files. Both are downloaded to a temporary folder
@@ -7,20 +7,9 @@ an old number).
 
 Outputs under ``runs/<pipeline>/<run>/evaluate/``:
 
-* ``result.json`` - small, for the gate (``slipway.evaluation.gate.decide``)::
-
-    {model_name, run_id, snapshot_key, test_rows, num_classes, wall_seconds,
-     candidate: VARIANT, champion: VARIANT (+ version) | null,
-     comparison: {accuracy_delta, mcnemar_p_value, candidate_only, champion_only, both_correct,
-                  both_wrong, discordant, bootstrap_ci: {estimate, low, high, confidence,
-                  samples, seed}} | null,
-     report_key, report_uri, predictions_key}
-    VARIANT = {accuracy, log_loss, ece, ece_bins, per_class: [{class, name, precision, recall,
-               f1, support}], confusion_matrix (null above 50 classes), test_rows,
-               latency: {batch_size, ms_per_batch, ms_per_example, timed_batches, warmup_batches},
-               size: {model_file_bytes, artifact_bytes, model_file_mb}, predict_seconds,
-               version, model_key}
-
+* ``result.json`` - small, for the gate (``slipway.evaluation.gate.decide``): ``EvaluateResult``
+  (``slipway/results.py``): both models' metrics, latency and size, the paired comparison, and
+  the champion version the candidate was judged against (promotion compares against it);
 * ``report.html`` - the human report, with a *pending* gate decision;
 * ``predictions.npz`` - per-example labels, predictions, confidences and correctness of both
   models (kept out of result.json so it stays small).
@@ -42,6 +31,7 @@ import numpy as np
 
 from slipway.evaluation.comparison import Comparison, ScoredVariant, compare, score_variant
 from slipway.metrics import MetricsBatch
+from slipway.results import ComparisonSummary, EvaluateResult, VariantScore
 from slipway.steps.context import RunContext, safe_run_id
 
 log = logging.getLogger(__name__)
@@ -50,14 +40,14 @@ EXPLAINED_EXAMPLES = 6
 IG_STEPS = 48
 
 
-def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
+def run(ctx: RunContext, batch: MetricsBatch) -> EvaluateResult:
     """Score candidate and champion, write report.html, predictions.npz and result.json."""
     started = time.monotonic()
     cfg = ctx.config
-    snapshot_key = ctx.read_result("ingest")["snapshot_key"]
+    snapshot_key = ctx.ingest_result().snapshot_key
     test = _test_split(ctx, snapshot_key)
     champion_version, champion_prefix = _champion(ctx)
-    candidate_prefix = ctx.key("train", "model")
+    candidate_prefix = ctx.layout.model
     common = {"num_classes": cfg.data.num_classes, "latency_batch_size": cfg.gate.latency_batch_size}
 
     with tempfile.TemporaryDirectory(prefix="slipway-evaluate-") as tmp:
@@ -78,26 +68,29 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
     )
     report_html = build_report(ctx, comparison, test.x, test.y, snapshot_key)
 
-    report_key = ctx.key("evaluate", "report.html")
+    report_key = ctx.layout.evaluation_report
     ctx.store.put_bytes(report_key, report_html.encode("utf-8"))
-    predictions_key = ctx.key("evaluate", "predictions.npz")
+    predictions_key = ctx.layout.predictions
     ctx.store.put_bytes(predictions_key, _predictions_npz(test.y, comparison))
 
     names = cfg.data.class_names
-    result: dict[str, Any] = {
-        "model_name": cfg.model_name,
-        "run_id": ctx.run_id,
-        "snapshot_key": snapshot_key,
-        "test_rows": len(test),
-        "num_classes": cfg.data.num_classes,
-        "candidate": {**candidate.summary(names), "model_key": candidate_prefix},
-        "champion": {**champion.summary(names), "model_key": champion_prefix} if champion else None,
-        "comparison": comparison.summary(),
-        "report_key": report_key,
-        "report_uri": ctx.store.uri(report_key),
-        "predictions_key": predictions_key,
-        "wall_seconds": round(time.monotonic() - started, 3),
-    }
+    summary = comparison.summary()
+    result = EvaluateResult(
+        model_name=cfg.model_name,
+        run_id=ctx.run_id,
+        snapshot_key=snapshot_key,
+        test_rows=len(test),
+        num_classes=cfg.data.num_classes,
+        candidate=VariantScore.model_validate({**candidate.summary(names), "model_key": candidate_prefix}),
+        champion=VariantScore.model_validate({**champion.summary(names), "model_key": champion_prefix})
+        if champion and champion_prefix
+        else None,
+        comparison=ComparisonSummary.model_validate(summary) if summary else None,
+        report_key=report_key,
+        report_uri=ctx.store.uri(report_key),
+        predictions_key=predictions_key,
+        wall_seconds=round(time.monotonic() - started, 3),
+    )
     ctx.write_result("evaluate", result)
     _set_metrics(batch, ctx, comparison)
     log.info(
@@ -106,7 +99,7 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         f"champion v{champion_version} (accuracy {champion.metrics.accuracy:.4f})"
         if champion
         else "no champion",
-        result["wall_seconds"],
+        result.wall_seconds,
     )
     return result
 
@@ -142,7 +135,7 @@ def build_report(
 
 
 def _test_split(ctx: RunContext, snapshot_key: str) -> Any:
-    """The frozen test split of the run's snapshot (the same examples for both models)."""
+    """The test split of the run's snapshot (the same examples for both models)."""
     from slipway.data import load_snapshot
 
     return load_snapshot(ctx.store, snapshot_key).test
@@ -167,7 +160,7 @@ def _view(variant: ScoredVariant) -> Any:
 
 
 def _predictions_npz(y: np.ndarray, comparison: Comparison) -> bytes:
-    arrays: dict[str, np.ndarray] = {"y_true": np.asarray(y)}
+    arrays: dict[str, Any] = {"y_true": np.asarray(y)}  # Any: numpy's stub types savez's **kwds as bool
     for variant in (comparison.candidate, comparison.champion):
         if variant is None:
             continue

@@ -3,7 +3,8 @@
 Idempotent: a retry after success returns the stored result without training again (same
 snapshot and settings); a retry after a crash or preemption resumes from the last checkpoint.
 Output: ``train/model/`` (serving layout, see ``training.trainer.export_model``) and
-``train/result.json``.
+``train/result.json`` (``TrainResult``; a non-chief worker of multi-worker training writes nothing
+and reports a ``TrainWorkerResult``).
 """
 
 from __future__ import annotations
@@ -11,29 +12,28 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from slipway.data import load_snapshot
 from slipway.metrics import MetricsBatch
+from slipway.results import ResultContractError, TrainResult, TrainWorkerResult
 from slipway.steps.context import RunContext
-from slipway.store import ArtifactNotFound
 from slipway.training.trainer import export_model, train
 from slipway.version import code_version
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
+def run(ctx: RunContext, batch: MetricsBatch) -> TrainResult | TrainWorkerResult:
     config = ctx.config
-    ingest = ctx.read_result("ingest")
-    fingerprint = f"{config.fingerprint()}-{ingest['snapshot_hash'][:16]}"
+    ingest = ctx.ingest_result()
+    fingerprint = f"{config.fingerprint()}-{ingest.snapshot_hash[:16]}"
 
     previous = _previous_result(ctx, fingerprint)
     if previous is not None:
-        log.info("train already completed for this run and settings: reusing %s", previous["model_uri"])
+        log.info("train already completed for this run and settings: reusing %s", previous.model_uri)
         return previous
 
-    snapshot = load_snapshot(ctx.store, ingest["snapshot_key"])
+    snapshot = load_snapshot(ctx.store, ingest.snapshot_key)
     log.info(
         "training %s on %d examples (validation %d), %d epochs, batch %d",
         config.model_name,
@@ -46,20 +46,20 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         config,
         snapshot,
         store=ctx.store,
-        checkpoint_prefix=ctx.key("train", "checkpoint"),
+        checkpoint_prefix=ctx.layout.checkpoint,
         fingerprint=fingerprint,
     )
     if not outcome.is_chief:
         # Only the chief writes the model and the result; a worker is done when fit returns.
-        return {"role": "worker", "epochs_completed": outcome.epochs_completed}
+        return TrainWorkerResult(epochs_completed=outcome.epochs_completed)
 
-    model_prefix = ctx.key("train", "model")
+    model_prefix = ctx.layout.model
     metadata = {
         "model_name": config.model_name,
         "pipeline": config.name,
         "run_id": ctx.run_id,
-        "snapshot_key": ingest["snapshot_key"],
-        "dataset_hash": ingest["snapshot_hash"],
+        "snapshot_key": ingest.snapshot_key,
+        "dataset_hash": ingest.snapshot_hash,
         "config": config.model_dump(mode="json", exclude={"source_path"}),
         "config_fingerprint": fingerprint,
         "code_version": code_version(),
@@ -78,25 +78,27 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
 
     batch.set("slipway_training_epochs", outcome.epochs_completed, model=config.model_name)
     batch.set("slipway_training_duration_seconds", outcome.duration_s, model=config.model_name)
-    result = {
-        "model_key": model_prefix,
-        "model_uri": ctx.store.uri(model_prefix),
-        "config_fingerprint": fingerprint,
-        "snapshot_hash": ingest["snapshot_hash"],
-        "epochs_completed": outcome.epochs_completed,
-        "resumed_from_epoch": outcome.resumed_from_epoch,
-        "final_metrics": outcome.final,
-        "history": outcome.history,
-        "training_seconds": round(outcome.duration_s, 3),
-        "code_version": code_version(),
-    }
+    result = TrainResult(
+        model_key=model_prefix,
+        model_uri=ctx.store.uri(model_prefix),
+        config_fingerprint=fingerprint,
+        snapshot_hash=ingest.snapshot_hash,
+        epochs_completed=outcome.epochs_completed,
+        resumed_from_epoch=outcome.resumed_from_epoch,
+        final_metrics=outcome.final,
+        history=outcome.history,
+        training_seconds=round(outcome.duration_s, 3),
+        code_version=code_version(),
+    )
     ctx.write_result("train", result)
     return result
 
 
-def _previous_result(ctx: RunContext, fingerprint: str) -> dict[str, Any] | None:
+def _previous_result(ctx: RunContext, fingerprint: str) -> TrainResult | None:
+    """This run's stored result for the same settings; an unreadable old result is trained over."""
     try:
-        previous = ctx.store.get_json(ctx.result_key("train"))
-    except ArtifactNotFound:
+        previous = ctx.find_result("train", TrainResult)
+    except ResultContractError as exc:
+        log.warning("ignoring the stored train result: %s", exc)
         return None
-    return previous if previous.get("config_fingerprint") == fingerprint else None
+    return previous if previous is not None and previous.config_fingerprint == fingerprint else None

@@ -4,8 +4,8 @@ Reads ``ingest/result.json``, loads the snapshot and validates all of its exampl
 ``slipway.validation.validator``) against the config and the pipeline's reference profile.
 Writes, whatever the outcome:
 
-* ``validate/result.json`` - ``ValidationReport.to_dict()`` plus ``snapshot_key``,
-  ``snapshot_hash``, ``data_docs_key``, ``data_docs_uri`` and ``reference_updated``;
+* ``validate/result.json`` - ``ValidateResult``: ``ValidationReport.to_dict()`` plus
+  ``snapshot_key``, ``snapshot_hash``, ``data_docs_key``, ``data_docs_uri`` and ``reference_updated``;
 * ``validate/data_docs/`` - the Great Expectations Data Docs site (``index.html``).
 
 Then exports the validation metrics, logs a one-line summary last, and on failure raises
@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from slipway.data.snapshot import load_snapshot
 from slipway.metrics import MetricsBatch
+from slipway.results import ValidateResult
 from slipway.steps.context import RunContext, safe_run_id
 from slipway.validation.docs import publish_docs
 from slipway.validation.errors import DataValidationFailed
@@ -42,10 +42,10 @@ def _set_metrics(batch: MetricsBatch, report: ValidationReport) -> None:
         batch.set("slipway_validation_drift_threshold", stat.effective_threshold, statistic=stat.name)
 
 
-def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
+def run(ctx: RunContext, batch: MetricsBatch) -> ValidateResult:
     config = ctx.config
-    ingest = ctx.read_result("ingest")
-    snapshot_key = ingest["snapshot_key"]
+    ingest = ctx.ingest_result()
+    snapshot_key = ingest.snapshot_key
     snapshot = load_snapshot(ctx.store, snapshot_key)
     reference = load_reference(ctx.store, config.name)
 
@@ -59,27 +59,29 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
             suite_prefix=config.name,
             run_name=safe_run_id(ctx.run_id),  # becomes a folder of the Data Docs: keep it portable
         )
-        docs_key = publish_docs(ctx.store, Path(tmp), ctx.key("validate", "data_docs"))
+        docs_key = publish_docs(ctx.store, Path(tmp), ctx.layout.data_docs)
 
     reference_updated = False
     if report.success and reference is None and config.validation.drift_enabled:
         reference_updated = adopt_first_reference(ctx.store, config.name, snapshot_key, ctx.run_id)
 
-    result = {
-        **report.to_dict(),
-        "snapshot_key": snapshot_key,
-        "snapshot_hash": ingest.get("snapshot_hash"),
-        "data_docs_key": docs_key,
-        "data_docs_uri": ctx.store.uri(docs_key),
-        "reference_updated": reference_updated,
-    }
+    result = ValidateResult.model_validate(
+        {
+            **report.to_dict(),
+            "snapshot_key": snapshot_key,
+            "snapshot_hash": ingest.snapshot_hash,
+            "data_docs_key": docs_key,
+            "data_docs_uri": ctx.store.uri(docs_key),
+            "reference_updated": reference_updated,
+        }
+    )
     ctx.write_result("validate", result)
     _set_metrics(batch, report)
 
     for outcome in report.failed:
         log.error("failed: %s", outcome.message)
-    log.info("Data Docs: %s", result["data_docs_uri"])
+    log.info("Data Docs: %s", result.data_docs_uri)
     log.info("%s", report.summary())
     if not report.success:
-        raise DataValidationFailed(report.failure_message(f"snapshot {snapshot_key}"), result["failed"])
+        raise DataValidationFailed(report.failure_message(f"snapshot {snapshot_key}"), result.failed)
     return result

@@ -11,6 +11,7 @@ writes make concurrent writers safe without a database:
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from abc import ABC, abstractmethod
@@ -92,7 +93,7 @@ class ArtifactStore(ABC):
         path.write_bytes(self.get_bytes(key))
         return path
 
-    def upload_dir(self, local_dir: str | Path, prefix: str) -> list[str]:
+    def upload_dir(self, local_dir: str | Path, prefix: str) -> builtins.list[str]:
         """Upload every file under ``local_dir`` to ``prefix/<relative path>``."""
         root = Path(local_dir)
         keys = []
@@ -118,7 +119,7 @@ class ArtifactStore(ABC):
         """Copy one object (unconditionally); returns the new ETag. S3 copies server-side."""
         return self.put_bytes(dst_key, self.get_bytes(src_key))
 
-    def copy_prefix(self, src_prefix: str, dst_prefix: str) -> list[str]:
+    def copy_prefix(self, src_prefix: str, dst_prefix: str) -> builtins.list[str]:
         """Copy every key under ``src_prefix`` to ``dst_prefix`` (same relative layout)."""
         src_prefix = check_prefix(src_prefix)
         dst_prefix = check_prefix(dst_prefix)

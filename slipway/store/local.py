@@ -166,7 +166,7 @@ class LocalStore(ArtifactStore):
     def list(self, prefix: str = "") -> Iterator[str]:
         prefix = check_prefix(prefix)
         start = self._path(prefix.rstrip("/")) if prefix else self.root
-        keys = []
+        keys: list[str] = []
         for dirpath, dirnames, filenames in os.walk(start):
             if Path(dirpath) == self.root:
                 dirnames[:] = [d for d in dirnames if d not in _RESERVED]

@@ -18,6 +18,7 @@ Credentials follow boto3's usual chain.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import os
 import re
@@ -154,7 +155,7 @@ class S3Store(ArtifactStore):
         etag = self._copy_object(src_key, dst_key, too_big_ok=True)
         return etag if etag is not None else self._managed_copy(src_key, dst_key)
 
-    def copy_prefix(self, src_prefix: str, dst_prefix: str) -> list[str]:
+    def copy_prefix(self, src_prefix: str, dst_prefix: str) -> builtins.list[str]:
         """Server-side copies: the bytes never leave S3. The listing gives sizes, so objects up to
         5 GiB take a single ``CopyObject`` request and only bigger ones the managed multipart copy."""
         src_prefix = check_prefix(src_prefix)

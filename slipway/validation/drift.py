@@ -83,7 +83,7 @@ def _label_tv(
 
 def _shift(
     name: str, what: str, values: np.ndarray, ref: dict[str, Any], se: float, limit: float, sigmas: float
-):
+) -> DriftStatistic:
     current = float(values.mean())
     spread = ref["std"] if ref["std"] and ref["std"] > 0 else 1e-12
     shift = abs(current - ref["mean"]) / spread
@@ -94,7 +94,7 @@ def _shift(
 
 def _ks(
     name: str, what: str, values: np.ndarray, ref: dict[str, Any], se: float, limit: float, sigmas: float
-):
+) -> DriftStatistic:
     quantiles = np.asarray(ref["quantiles"], dtype=np.float64)
     levels = np.linspace(0, 1, len(quantiles))
     ecdf = np.searchsorted(np.sort(values), quantiles, side="right") / len(values)

@@ -9,6 +9,6 @@ class DataValidationFailed(BadInputError):
     """The snapshot failed validation; the message names each failed expectation and what was
     observed. A ``BadInputError``: exit code 65, the run stops and no retry is attempted."""
 
-    def __init__(self, message: str, failed: list[dict] | None = None) -> None:
+    def __init__(self, message: str, failed: list[str] | None = None) -> None:
         super().__init__(message)
         self.failed = failed or []

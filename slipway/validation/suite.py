@@ -23,8 +23,6 @@ from slipway.validation.drift import DriftStatistic
 from slipway.validation.features import shape_text
 from slipway.validation.gx import gxe
 
-BATCHES = ("rows", "dataset", "drift")
-
 
 @dataclass(frozen=True)
 class Check:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from slipway.data import Snapshot, Split, save_snapshot
+from tests.results_fixtures import evaluate_result, train_result
 
 HEAVY = ["tensorflow", "keras", "great_expectations", "pandas", "matplotlib", "sklearn"]
 
@@ -63,35 +64,12 @@ def test_gate_register_promote_without_ml_stack(tmp_path: Path) -> None:
     snapshot_key = save_snapshot(store, Snapshot(split(80), split(10), split(10)), "digits")
     store.put_bytes(f"{run}/train/model/saved_model.pb", b"pb")
     store.put_bytes(f"{run}/train/model/model.keras", b"keras")
-    store.put_json(f"{run}/train/result.json", {"model_key": f"{run}/train/model", "config_fingerprint": "f"})
+    store.put_json(f"{run}/train/result.json", train_result(f"{run}/train/model").dump())
     from slipway.evaluation.report import BLESSING_END, BLESSING_START
 
     report = f"<!DOCTYPE html><html><body>{BLESSING_START}pending{BLESSING_END}</body></html>"
     store.put_bytes(f"{run}/evaluate/report.html", report.encode())
-    per_class = [
-        {"class": c, "name": str(c), "precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 50}
-        for c in (0, 1)
-    ]
-    candidate = {
-        "accuracy": 0.9,
-        "log_loss": 0.3,
-        "ece": 0.01,
-        "per_class": per_class,
-        "latency": {"batch_size": 32, "ms_per_batch": 1.0, "ms_per_example": 0.03},
-        "size": {"model_file_bytes": 1000, "artifact_bytes": 2000, "model_file_mb": 0.001},
-        "test_rows": 100,
-    }
-    store.put_json(
-        f"{run}/evaluate/result.json",
-        {
-            "candidate": candidate,
-            "champion": None,
-            "comparison": None,
-            "snapshot_key": snapshot_key,
-            "report_key": f"{run}/evaluate/report.html",
-            "test_rows": 100,
-        },
-    )
+    store.put_json(f"{run}/evaluate/result.json", evaluate_result(run, snapshot_key).dump())
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(config), str(repo / "dags"), json.dumps(HEAVY)],
         capture_output=True,

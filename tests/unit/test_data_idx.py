@@ -35,7 +35,7 @@ def test_compression_is_detected_by_content_not_name(tmp_path: Path) -> None:
 def test_reads_real_fashion_mnist_labels() -> None:
     path = FASHION_DIR / "t10k-labels-idx1-ubyte.gz"
     if not path.exists():
-        pytest.skip("Fashion-MNIST not available")
+        pytest.skip(f"Fashion-MNIST not found in {FASHION_DIR} (SLIPWAY_FASHION_MNIST_DIR)")
     labels = read_idx(path)
     assert labels.shape == (10_000,) and labels.dtype == np.uint8
     assert set(np.unique(labels)) == set(range(10))

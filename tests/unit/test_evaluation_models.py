@@ -9,8 +9,6 @@ needs a reason and is recorded. Run with ``-s`` to see the p-values.
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,8 @@ from slipway.config import GateConfig, parse_config
 from slipway.evaluation.comparison import Comparison, compare, score_variant
 from slipway.evaluation.explain import integrated_gradients, pick_examples
 from slipway.evaluation.gate import GateOverrideError, decide
+from slipway.registry import ModelRegistry
+from tests.results_fixtures import ingest_result
 
 pytestmark = pytest.mark.slow
 
@@ -191,21 +191,6 @@ def test_integrated_gradients_complete_and_point_at_ink(digits: Any, models: dic
 # --------------------------------------------------------------------------- the step
 
 
-class _FakeRegistry:
-    """The registry API the step relies on: get_alias and model_prefix."""
-
-    champion: int | None = None
-
-    def __init__(self, store: Any, model_name: str) -> None:
-        self.model_name = model_name
-
-    def get_alias(self, alias: str) -> int | None:
-        return self.champion if alias == "champion" else None
-
-    def model_prefix(self, version: int) -> str:
-        return f"models/{self.model_name}/{version}"
-
-
 @pytest.mark.parametrize("with_champion", [True, False])
 def test_evaluate_step_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits: Any, models: dict[str, Path], with_champion: bool
@@ -227,17 +212,20 @@ def test_evaluate_step_end_to_end(
         }
     )
     ctx = RunContext.create(config, "manual__2026-01-01T00:00:00+00:00")
-    ctx.write_result("ingest", {"snapshot_key": "snapshots/digits-test"})
+    ctx.write_result("ingest", ingest_result("snapshots/digits-test"))
     ctx.store.upload_dir(models["short"], ctx.key("train", "model"))
-    registry = type("Registry", (_FakeRegistry,), {"champion": 3 if with_champion else None})
-    ctx.store.upload_dir(models["good"], registry(ctx.store, "digits").model_prefix(3))
-    monkeypatch.setitem(sys.modules, "slipway.registry", types.SimpleNamespace(ModelRegistry=registry))
+    champion_version = None
+    if with_champion:  # the real registry, with an earlier run's model as champion
+        registry = ModelRegistry(ctx.store, "digits")
+        ctx.store.upload_dir(models["good"], "staging/earlier-run/model")
+        champion_version = registry.register("staging/earlier-run/model", {}, run_id="earlier-run").number
+        registry.set_alias("champion", champion_version, actor="test", run_id="earlier-run", reason="first")
     monkeypatch.setattr(evaluate, "_test_split", lambda _ctx, key: Split(x_test, y_test))
 
     batch = MetricsBatch(pipeline="digits", step="evaluate")
-    result = evaluate.run(ctx, batch)
+    result = evaluate.run(ctx, batch).dump()
 
-    assert ctx.read_result("evaluate") == result
+    assert ctx.evaluate_result().dump() == result
     assert result["test_rows"] == len(y_test) and result["snapshot_key"] == "snapshots/digits-test"
     assert len(result["candidate"]["per_class"]) == 10 and result["candidate"]["model_key"].endswith(
         "train/model"
@@ -254,8 +242,8 @@ def test_evaluate_step_end_to_end(
 
     blessing = decide(config.gate, result)
     if with_champion:
-        assert result["champion"]["version"] == 3 and "McNemar" in html
-        assert not blessing.blessed and blessing.champion_version == 3
+        assert result["champion"]["version"] == champion_version and "McNemar" in html
+        assert not blessing.blessed and blessing.champion_version == champion_version
         print(f"\n[step] short vs good champion: p={result['comparison']['mcnemar_p_value']:.3g}")
     else:
         assert result["champion"] is None and result["comparison"] is None and "No champion" in html
@@ -269,8 +257,6 @@ def test_evaluate_step_with_the_real_registry_and_snapshot(
     tmp_path: Path, digits: Any, models: dict[str, Path]
 ) -> None:
     """The same flow on the real store, snapshot and registry modules (no fakes)."""
-    registry_module = pytest.importorskip("slipway.registry")
-    pytest.importorskip("slipway.data.snapshot")
     from slipway.data import Snapshot, Split, save_snapshot
     from slipway.metrics import MetricsBatch
     from slipway.steps import evaluate
@@ -289,14 +275,14 @@ def test_evaluate_step_with_the_real_registry_and_snapshot(
     snapshot = Snapshot(
         Split(x_train[100:], y_train[100:]), Split(x_train[:100], y_train[:100]), Split(x_test, y_test)
     )
-    ctx.write_result("ingest", {"snapshot_key": save_snapshot(ctx.store, snapshot, "digits")})
+    ctx.write_result("ingest", ingest_result(save_snapshot(ctx.store, snapshot, "digits")))
     ctx.store.upload_dir(models["good"], "staging/first-run/model")
-    registry = registry_module.ModelRegistry(ctx.store, "digits")
+    registry = ModelRegistry(ctx.store, "digits")
     version = registry.register("staging/first-run/model", {}, run_id="first-run").number
     registry.set_alias("champion", version, actor="test", run_id="first-run", reason="first model")
     ctx.store.upload_dir(models["good_reseeded"], ctx.key("train", "model"))
 
-    result = evaluate.run(ctx, MetricsBatch(pipeline="digits", step="evaluate"))
+    result = evaluate.run(ctx, MetricsBatch(pipeline="digits", step="evaluate")).dump()
 
     assert result["champion"]["version"] == version
     assert result["champion"]["model_key"] == registry.model_prefix(version)

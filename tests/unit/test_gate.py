@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from slipway.config import GateConfig
-from slipway.errors import BadInputError, SlipwayError
-from slipway.evaluation.gate import Blessing, GateOverrideError, GateRejected, decide
+from slipway.errors import BadInputError
+from slipway.evaluation.gate import Blessing, GateOverrideError, decide
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -168,19 +168,11 @@ def test_force_is_recorded_and_keeps_the_failed_checks() -> None:
     assert blessing.check("non_regression").verdict == "fail"
     assert blessing.reasons[0] == "deployment forced by ann: incident 42: ship the fix"
     assert blessing.result == "forced"
-    blessing.raise_if_rejected()  # forced: does not raise
 
 
 def test_no_force_means_no_override_fields() -> None:
     blessing = decide(POLICY, evaluation(), forced_by="ann", now=NOW)
     assert not blessing.forced and blessing.forced_by is None and blessing.force_reason is None
-
-
-def test_rejection_can_be_raised_as_a_typed_error() -> None:
-    blessing = decide(POLICY, evaluation(acc=0.5, champ_acc=None), now=NOW)
-    with pytest.raises(GateRejected, match="accuracy_floor") as info:
-        blessing.raise_if_rejected()
-    assert isinstance(info.value, SlipwayError) and info.value.blessing is blessing
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def run_steps(config: PipelineConfig, run_id: str, partition: str | None = None)
     ctx = RunContext.create(config, run_id, partition=partition)
     ingest.run(ctx, MetricsBatch(config.name, "ingest"))
     batch = MetricsBatch(config.name, "validate")
-    return validate.run(ctx, batch), batch
+    return validate.run(ctx, batch).dump(), batch
 
 
 def metric(batch: MetricsBatch, name: str, **labels: str) -> float:
@@ -41,7 +41,7 @@ def test_clean_digits_pass_with_report_docs_metrics_and_first_reference(tmp_path
     ctx = RunContext.create(config, "run-1")
 
     assert result["success"] and result["failed"] == [] and result["rows"] == 1797
-    assert ctx.read_result("validate") == result
+    assert ctx.validate_result().dump() == result
     ids = [e["id"] for e in result["expectations"]]
     assert {
         "rows.count",
@@ -70,12 +70,12 @@ def test_clean_digits_pass_with_report_docs_metrics_and_first_reference(tmp_path
         and reference["reason"] == "first accepted snapshot"
     )
     # Data Docs in the store, linked from the result
-    assert result["data_docs_key"] == ctx.key("validate", "data_docs/index.html")
+    assert result["data_docs_key"] == f"{ctx.layout.data_docs}/index.html"
     assert ctx.store.exists(result["data_docs_key"])
     assert result["data_docs_uri"] == ctx.store.uri(result["data_docs_key"])
     html = ctx.store.get_bytes(result["data_docs_key"]).decode()
     assert "digits.rows" in html
-    assert any("/validations/" in k for k in ctx.store.list(ctx.key("validate", "data_docs")))
+    assert any("/validations/" in k for k in ctx.store.list(ctx.layout.data_docs))
     # metrics
     assert metric(batch, "slipway_validation_success") == 1.0
     assert metric(batch, "slipway_validation_failed_expectations") == 0.0
@@ -137,7 +137,7 @@ def test_bad_partition_stops_the_run_and_never_replaces_the_reference(tmp_path: 
         r"drift\.label_tv .*: observed 0\.9\d\d; largest change: class 3 \d+\.\d% -> 100\.0%", message
     )
     # the report is written even though the run failed, and the reference is untouched
-    failed = RunContext.create(config, "run-2").read_result("validate")
+    failed = RunContext.create(config, "run-2").validate_result().dump()
     assert not failed["success"] and "labels.max_class_share" in failed["failed"]
     assert failed["drift"]["statistics"]["label_tv"]["passed"] is False
     assert store.get_bytes(reference_key(config.name)) == before

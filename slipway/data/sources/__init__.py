@@ -59,13 +59,14 @@ def read_source(
     cap = cfg.max_examples
     origin = raw.origin
     x, y = to_features(raw.x[:cap], cfg.scale, origin), to_labels(raw.y[:cap], origin)
-    if not raw.has_test:
+    own_test = raw.own_test()
+    if own_test is None:
         return RawData(x, y, origin=origin)
     test_origin = f"{origin} (test split)"
     return RawData(
         x,
         y,
         origin=origin,
-        test_x=to_features(raw.test_x[:cap], cfg.scale, test_origin),
-        test_y=to_labels(raw.test_y[:cap], test_origin),
+        test_x=to_features(own_test[0][:cap], cfg.scale, test_origin),
+        test_y=to_labels(own_test[1][:cap], test_origin),
     )

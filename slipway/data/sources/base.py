@@ -40,6 +40,12 @@ class RawData:
     def has_test(self) -> bool:
         return self.test_x is not None
 
+    def own_test(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The source's own test split ``(x, y)``, or None when it ships none."""
+        if self.test_x is None or self.test_y is None:
+            return None
+        return self.test_x, self.test_y
+
 
 def _check_lengths(x: np.ndarray, y: np.ndarray | None, origin: str) -> None:
     nx, ny = len(x), len(y) if y is not None else 0

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from slipway.data.dataset import DataError
 from slipway.data.sources.base import StoreFactory
-from slipway.store.base import ArtifactNotFound
+from slipway.store.base import ArtifactNotFound, ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class Location:
     store_url: str | None = None
     key: str = ""
 
+    def _store(self, store_factory: StoreFactory) -> ArtifactStore:
+        if self.store_url is None:  # neither local nor on a store: a Location built by hand, wrongly
+            raise DataError(f"{self.uri}: neither a local path nor an object on a store")
+        return store_factory(self.store_url)
+
     def read_bytes(self, store_factory: StoreFactory) -> bytes:
         if self.path is not None:
             try:
@@ -34,7 +39,7 @@ class Location:
             except OSError as exc:
                 raise DataError(f"{self.uri}: cannot read ({exc.strerror or exc})") from None
         try:
-            return store_factory(self.store_url).get_bytes(self.key)
+            return self._store(store_factory).get_bytes(self.key)
         except ArtifactNotFound:
             raise DataError(f"{self.uri}: no such object in the store") from None
 
@@ -46,7 +51,7 @@ class Location:
             return {p.name: Location(p.as_uri(), path=p) for p in sorted(self.path.iterdir()) if p.is_file()}
         prefix = f"{self.key.rstrip('/')}/" if self.key else ""
         found = {}
-        for key in store_factory(self.store_url).list(prefix):
+        for key in self._store(store_factory).list(prefix):
             name = key[len(prefix) :]
             if name and "/" not in name:
                 found[name] = Location(f"{self.store_url}/{key}", store_url=self.store_url, key=key)

@@ -79,8 +79,23 @@ def parse_predict(body: bytes, spec: InputSpec, max_instances: int) -> PredictRe
             400, "the request must have exactly one of 'instances' (row) or 'inputs' (columnar)"
         )
     if "instances" in doc:
-        return PredictRequest(_rows(doc["instances"], spec, max_instances), columnar=False)
-    return PredictRequest(_columns(doc["inputs"], spec, max_instances), columnar=True)
+        request = PredictRequest(_rows(doc["instances"], spec, max_instances), columnar=False)
+    else:
+        request = PredictRequest(_columns(doc["inputs"], spec, max_instances), columnar=True)
+    # NumPy turns true/false among numbers into 1.0/0.0; the (rare) tokens get an exact look.
+    if (b"true" in body or b"false" in body) and _holds_bool(doc.get("instances", doc.get("inputs"))):
+        raise RequestError(400, f"the request holds booleans; the model takes {spec.describe()}")
+    return request
+
+
+def _holds_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return any(_holds_bool(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_bool(item) for item in value.values())
+    return False
 
 
 def _rows(instances: object, spec: InputSpec, max_instances: int) -> np.ndarray:

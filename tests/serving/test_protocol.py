@@ -57,6 +57,8 @@ BAD = [
     ({"instances": [[["a", "b", "c"], ["d", "e", "f"]]]}, 400, "strings"),
     ({"instances": [[["1", "2", "3"], ["4", "5", "6"]]]}, 400, "strings"),
     ({"instances": [[[True, False, True], [True, True, True]]]}, 400, "booleans"),
+    ({"instances": [[[False, 1.0, 2.0], [3.0, 4.0, 5.0]]]}, 400, "booleans"),
+    ({"inputs": {"inputs": [[[1, 2, 3], [4, 5, True]]]}}, 400, "booleans"),
     ({"instances": [[[None, 1.0, 2.0], [3.0, 4.0, 5.0]]]}, 400, "non-numeric"),
     ({"instances": [[[{}, 1.0, 2.0], [3.0, 4.0, 5.0]]]}, 400, "non-numeric"),
     (b'{"instances": [[[1' + b"0" * 60 + b", 1, 2], [3, 4, 5]]]}", 400, "too large for float32"),

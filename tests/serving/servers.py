@@ -75,29 +75,26 @@ def process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``python -m slipway ARGS`` from the repository root; yield once ``ready_url`` is 200."""
     log = Path(tempfile.mkstemp(prefix="slipway-proc-", suffix=".log")[1])
+    output = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "slipway", *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
-        stdout=log.open("wb"),
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + wait_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{args[0]} exited with {proc.returncode}: {log.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"{args[0]} exited with {proc.returncode}: {log.read_text()[-3000:]}")
             try:
                 if get(ready_url, timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{args[0]} not ready after {wait_s} s: {log.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"{args[0]} not ready after {wait_s} s: {log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield proc
     finally:
@@ -107,3 +104,4 @@ def process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        output.close()

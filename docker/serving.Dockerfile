@@ -7,7 +7,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PIP_NO_CACHE_DIR=1 \
-    SLIPWAY_SERVING_CACHE=/cache
+    SLIPWAY_SERVING_CACHE=/cache \
+    OPENBLAS_NUM_THREADS=1
 
 RUN useradd --create-home --uid 10001 slipway \
     && mkdir -p /cache \

@@ -197,6 +197,7 @@ def _summary(config_path: str, run_id: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see slipway.serving.app._one_blas_thread
     from slipway.config import ServingConfig
     from slipway.serving.server import prepare, run
 

@@ -110,6 +110,7 @@ class ServingApp:
         def load() -> None:
             from slipway.serving.model import load as load_model
 
+            _one_blas_thread()
             try:
                 model = load_model(Path(self.spec.model_dir))
                 self._warm_up(model)
@@ -299,6 +300,17 @@ class ServingApp:
                 },
             }
         ).encode()
+
+
+def _one_blas_thread() -> None:
+    """One BLAS thread per server process: a micro-batch is too small to gain from more, and
+    BLAS threads spinning against each other (or against a container's CPU quota) made a
+    16-instance batch 50x slower on a busy 2-core machine. Scale with ``workers`` instead."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - OPENBLAS_NUM_THREADS=1 in the image does the same
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _check_content_type(scope: dict[str, Any]) -> None:

@@ -82,8 +82,9 @@ def parse_predict(body: bytes, spec: InputSpec, max_instances: int) -> PredictRe
         request = PredictRequest(_rows(doc["instances"], spec, max_instances), columnar=False)
     else:
         request = PredictRequest(_columns(doc["inputs"], spec, max_instances), columnar=True)
-    # NumPy turns true/false among numbers into 1.0/0.0; the (rare) tokens get an exact look.
-    if (b"true" in body or b"false" in body) and _holds_bool(doc.get("instances", doc.get("inputs"))):
+    # NumPy turns true/false among numbers into 1.0/0.0, so booleans get an exact look - only when
+    # the body has an "r" or an "l" (true, false), which numbers and the plain keys never have.
+    if (b"r" in body or b"l" in body) and _holds_bool(doc.get("instances", doc.get("inputs"))):
         raise RequestError(400, f"the request holds booleans; the model takes {spec.describe()}")
     return request
 

@@ -76,6 +76,7 @@ airflow: install airflow-db
 
 bench: install
 	$(PY) bench/bench_validation.py
+	$(PY) bench/bench_serving.py
 
 # The vendored Data Docs assets equal their npm tarballs (needs npm and the registry).
 vendor-check: install

@@ -1,4 +1,10 @@
-"""``python -m slipway <step>``: the one entry point the step images and local launcher run.
+"""``python -m slipway <command>``: the one entry point the step, serving and router images run.
+
+Commands live in one registry, ``COMMANDS`` (name -> ``Command``: how to add its arguments and how
+to run it), so adding one is one entry and ``--help`` lists them all. The pipeline steps are
+commands built from ``STEPS``; ``summary``, ``history``, ``serve`` and ``route`` are the others. Heavy modules
+are imported inside each command's run function, so ``slipway ingest`` never loads TensorFlow and
+``slipway route`` never loads it either.
 
 Every step takes the same arguments (``--config``, ``--run-id``, optional ``--partition`` and
 ``--overrides``), reads its inputs from the store under the run's prefix, writes its outputs and
@@ -14,6 +20,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slipway.config import ConfigError, load_config
@@ -33,26 +41,115 @@ STEPS: dict[str, str] = {
 log = logging.getLogger("slipway")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slipway", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="step", required=True)
-    for name in STEPS:
-        p = sub.add_parser(name, help=f"run the {name} step")
-        p.add_argument("--config", required=True, help="pipeline YAML file")
-        p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
-        p.add_argument(
-            "--partition", default=None, help="data partition, fills {partition} in the source uri"
-        )
-        p.add_argument(
-            "--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}'
-        )
-    p = sub.add_parser("summary", help="print what happened in a run, with its numbers and artifacts")
+@dataclass(frozen=True)
+class Command:
+    """One ``slipway <name>`` sub-command: its help line, its arguments and what it runs."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _step_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="pipeline YAML file")
     p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
-    p = sub.add_parser("history", help="print a model's versions, alias moves and what serves now")
+    p.add_argument("--partition", default=None, help="data partition, fills {partition} in the source uri")
+    p.add_argument(
+        "--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}'
+    )
+
+
+def _summary_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="pipeline YAML file")
+    p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
+
+
+def _history_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="registered model name")
     p.add_argument("--config", default=None, help="pipeline YAML file (its store is read)")
     p.add_argument("--store", default=None, help="store URL (default: SLIPWAY_STORE_URL)")
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="pipeline YAML file (store, model name, serving settings)")
+    p.add_argument("--store-url", default=None, help="artifact store (default: the config's store_url)")
+    p.add_argument("--model", default=None, help="registered model name (default: the config's model_name)")
+    p.add_argument(
+        "--version", default="champion", help="version number, 'latest' or an alias (default: champion)"
+    )
+    p.add_argument("--variant", default="stable", help="metrics label: stable or canary (default: stable)")
+    p.add_argument("--host", default=None, help="bind address (default: serving.host)")
+    p.add_argument("--port", type=int, default=None, help="port (default: serving.port, 8501)")
+    p.add_argument("--workers", type=int, default=None, help="server processes (default: serving.workers)")
+    p.add_argument("--max-batch-size", type=int, default=None)
+    p.add_argument("--max-batch-wait-ms", type=float, default=None)
+    p.add_argument("--max-queue-instances", type=int, default=None)
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="answer this share of predict requests with 500 on purpose (testing canaries; default 0)",
+    )
+
+
+def _route_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        action="append",
+        required=True,
+        metavar="NAME=URL",
+        help="a backend server, e.g. stable=http://127.0.0.1:8501 (repeat for each)",
+    )
+    p.add_argument(
+        "--weights", default=None, metavar="NAME=W,...", help="initial weights (default: all on the first)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8500)
+    p.add_argument(
+        "--admin-token-env",
+        default="SLIPWAY_ROUTER_ADMIN_TOKEN",
+        help="environment variable holding the admin token; without a token the admin endpoint"
+        " answers only clients on localhost",
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a backend's answer")
+
+
+def _step_command(name: str) -> Command:
+    return Command(
+        help=f"run the {name} step", add_arguments=_step_arguments, run=lambda args: _run_step(name, args)
+    )
+
+
+COMMANDS: dict[str, Command] = {
+    **{name: _step_command(name) for name in STEPS},
+    "summary": Command(
+        help="print what happened in a run, with its numbers and artifacts",
+        add_arguments=_summary_arguments,
+        run=lambda args: _summary(args.config, args.run_id),
+    ),
+    "history": Command(
+        help="print a model's versions, alias moves and what serves now",
+        add_arguments=_history_arguments,
+        run=lambda args: _history(args),
+    ),
+    "serve": Command(
+        help="serve a registered model version over TF Serving's REST API",
+        add_arguments=_serve_arguments,
+        run=lambda args: _serve(args),
+    ),
+    "route": Command(
+        help="weighted HTTP router in front of model servers (stable / canary)",
+        add_arguments=_route_arguments,
+        run=lambda args: _route(args),
+    ),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    for name, command in COMMANDS.items():
+        command.add_arguments(sub.add_parser(name, help=command.help))
     return parser
 
 
@@ -76,15 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
-    if args.step == "summary":
-        return _summary(args.config, args.run_id)
-    if args.step == "history":
-        from slipway.pages.model import history_main
+    return COMMANDS[args.step].run(args)
 
-        return history_main(args.model, config_path=args.config, store_url=args.store)
+
+def _run_step(step: str, args: argparse.Namespace) -> int:
     try:
         overrides = parse_overrides(args.overrides)
-        result = run_step(args.step, args.config, args.run_id, args.partition, overrides)
+        result = run_step(step, args.config, args.run_id, args.partition, overrides)
     except BadInputError as exc:  # ConfigError, DataError, a failed data gate, ...
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -121,6 +216,68 @@ def _summary(config_path: str, run_id: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summarize_run(ctx))
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    from slipway.pages.model import history_main
+
+    return history_main(args.model, config_path=args.config, store_url=args.store)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see slipway.serving.app._one_blas_thread
+    from slipway.config import ServingConfig
+    from slipway.serving.server import prepare, run
+
+    try:
+        config = load_config(args.config) if args.config else None
+        store_url = args.store_url or (config.store_url if config else None)
+        model = args.model or (config.model_name if config else None)
+        if not store_url or not model:
+            raise ConfigError("serve needs --config, or both --store-url and --model")
+        if not 0.0 <= args.fault_rate <= 1.0:
+            raise ConfigError(f"--fault-rate must be between 0 and 1, got {args.fault_rate}")
+        serving = config.serving if config else ServingConfig()
+        flags = {
+            "host": args.host,
+            "port": args.port,
+            "workers": args.workers,
+            "max_batch_size": args.max_batch_size,
+            "max_batch_wait_ms": args.max_batch_wait_ms,
+            "max_queue_instances": args.max_queue_instances,
+        }
+        changed = {k: v for k, v in flags.items() if v is not None}
+        if changed:
+            from pydantic import ValidationError
+
+            try:
+                serving = ServingConfig.model_validate({**serving.model_dump(), **changed})
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"invalid serving option: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+                ) from None
+        spec = prepare(
+            store_url, model, args.version, serving, variant=args.variant, fault_rate=args.fault_rate
+        )
+    except (ConfigError, BadInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    run(spec, serving.host, serving.port, serving.workers)
+    return EXIT_OK
+
+
+def _route(args: argparse.Namespace) -> int:
+    from slipway.serving.router import RouterError, parse_backends, parse_weights, run_router
+
+    try:
+        backends = parse_backends(args.backend)
+        weights = parse_weights(args.weights, backends)
+    except RouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    token = os.environ.get(args.admin_token_env) or None
+    run_router(backends, weights, host=args.host, port=args.port, admin_token=token, timeout=args.timeout)
     return EXIT_OK
 
 

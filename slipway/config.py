@@ -288,6 +288,42 @@ class MetricsConfig(_Strict):
         return expanded
 
 
+class ServingConfig(_Strict):
+    """The model server (``python -m slipway serve``, see ``slipway/serving``) and its limits.
+
+    Requests are coalesced into micro-batches of at most ``max_batch_size`` instances, waiting at
+    most ``max_batch_wait_ms`` for a batch to fill (TF Serving's ``batch_timeout_micros``). Past
+    ``max_queue_instances`` waiting instances the server answers 503 at once instead of queueing.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=0, le=65535, description="TF Serving's REST port")
+    workers: int = Field(default=1, ge=1, le=64, description="server processes, each with the model")
+    max_batch_size: int = Field(default=64, ge=1, le=4096)
+    max_batch_wait_ms: float = Field(default=1.0, ge=0, le=1000)
+    max_queue_instances: int = Field(default=1024, ge=1)
+    max_instances_per_request: int = Field(default=256, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    cache_dir: str = Field(
+        default="${SLIPWAY_SERVING_CACHE:-.slipway/serving-cache}",
+        description="local folder the verified model versions are downloaded to",
+    )
+
+    @model_validator(mode="after")
+    def _batch_fits_queue(self) -> ServingConfig:
+        if self.max_queue_instances < self.max_batch_size:
+            raise ValueError(
+                f"max_queue_instances ({self.max_queue_instances}) is below max_batch_size"
+                f" ({self.max_batch_size}): a full batch could never be queued"
+            )
+        if self.max_queue_instances < self.max_instances_per_request:
+            raise ValueError(
+                f"max_queue_instances ({self.max_queue_instances}) is below max_instances_per_request"
+                f" ({self.max_instances_per_request}): a largest request could never be queued"
+            )
+        return self
+
+
 class PipelineConfig(_Strict):
     """One retraining pipeline: one YAML file in ``dags/pipelines/``, one ``retrain_<name>`` DAG."""
 
@@ -303,6 +339,7 @@ class PipelineConfig(_Strict):
     gate: GateConfig = GateConfig()
     launcher: LauncherConfig = LauncherConfig()
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then
+    serving: ServingConfig = ServingConfig()
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 

@@ -11,6 +11,11 @@ Batch steps do not live long enough to be scraped, so pipeline metrics are *emit
 
 Counters across runs (gate decisions) are kept as running totals in the artifact store, so the
 exported value is monotonic no matter which machine ran the step.
+
+Long-running processes (the model server, the local router) are *scraped*: ``collectors`` builds
+the live prometheus-client objects for a set of names from ``METRICS`` (histograms included) in one
+registry, and ``scrape`` renders it for ``GET /metrics``. Under several server worker processes
+(``PROMETHEUS_MULTIPROC_DIR`` set) the scrape merges every worker's values.
 """
 
 from __future__ import annotations
@@ -25,9 +30,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, push_to_gateway
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    push_to_gateway,
+)
 
 from slipway.config import MetricsConfig
 
@@ -99,7 +112,100 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # registry
     "slipway_registry_latest_version": ("gauge", "Highest registered model version", ("model",)),
     "slipway_registry_champion_version": ("gauge", "Version the champion alias points at", ("model",)),
+    # model server (scraped); variant is stable or canary
+    "slipway_serving_requests_total": (
+        "counter",
+        "Requests answered by the model server, by HTTP status code",
+        ("model", "version", "variant", "code"),
+    ),
+    "slipway_serving_request_duration_seconds": (
+        "histogram",
+        "Time from a predict request's arrival to its answer",
+        ("model", "version", "variant"),
+    ),
+    "slipway_serving_batch_size": (
+        "histogram",
+        "Instances per forward pass (micro-batch)",
+        ("model", "version", "variant"),
+    ),
+    "slipway_serving_queue_depth": (
+        "gauge",
+        "Instances waiting for a forward pass",
+        ("model", "version", "variant"),
+    ),
+    "slipway_serving_predictions_total": (
+        "counter",
+        "Instances answered, by predicted class (argmax index)",
+        ("model", "version", "variant", "class"),
+    ),
+    "slipway_serving_model_info": (
+        "gauge",
+        "1 for the model version this server serves",
+        ("model", "version", "variant"),
+    ),
+    # local traffic router (scraped)
+    "slipway_router_requests_total": (
+        "counter",
+        "Requests the router forwarded, by backend and HTTP status code",
+        ("backend", "code"),
+    ),
+    "slipway_router_request_duration_seconds": (
+        "histogram",
+        "Time from a request's arrival at the router to its answer, by backend",
+        ("backend",),
+    ),
+    "slipway_router_backend_weight": (
+        "gauge",
+        "Traffic weight of the backend (share of requests = weight / sum of weights)",
+        ("backend",),
+    ),
 }
+
+# Histogram buckets (upper bounds); latencies in seconds, batch sizes in instances.
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HISTOGRAM_BUCKETS: dict[str, tuple[float, ...]] = {
+    "slipway_serving_request_duration_seconds": _LATENCY_BUCKETS,
+    "slipway_serving_batch_size": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    "slipway_router_request_duration_seconds": _LATENCY_BUCKETS,
+}
+# How a gauge is merged across server worker processes (prometheus-client multiprocess mode).
+_GAUGE_MULTIPROCESS_MODE: dict[str, Any] = {
+    "slipway_serving_queue_depth": "livesum",
+    "slipway_serving_model_info": "max",
+    "slipway_router_backend_weight": "max",
+}
+
+
+def collectors(names: list[str], registry: CollectorRegistry) -> dict[str, Any]:
+    """Live metric objects for ``names`` (all defined in ``METRICS``), registered in ``registry``
+    (a Counter, Gauge or Histogram each, by the kind ``METRICS`` gives)."""
+    made: dict[str, Any] = {}
+    for name in names:
+        if name not in METRICS:
+            raise KeyError(f"unknown metric {name!r}: define it in slipway/metrics.py")
+        kind, help_text, label_names = METRICS[name]
+        if kind == "counter":
+            made[name] = Counter(name.removesuffix("_total"), help_text, label_names, registry=registry)
+        elif kind == "histogram":
+            made[name] = Histogram(
+                name, help_text, label_names, registry=registry, buckets=HISTOGRAM_BUCKETS[name]
+            )
+        else:
+            mode = _GAUGE_MULTIPROCESS_MODE.get(name, "all")
+            made[name] = Gauge(name, help_text, label_names, registry=registry, multiprocess_mode=mode)
+    return made
+
+
+def scrape(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """The body and content type of ``GET /metrics``: this process's registry, or every worker's
+    values merged when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 @dataclass

@@ -7,7 +7,8 @@ Everything lives in the artifact store, so the registry needs no database and wo
       1/  2/  ...                     saved_model.pb, variables/, assets/, fingerprint.pb,
                                       model.keras, metadata.json (copied from the train step)
       _registry/                      bookkeeping; not numeric, so TF Serving ignores it
-        versions/<n>.json             version record; claimed with put_if_absent, never rewritten
+        versions/<n>.json             version record (with each file's SHA-256); claimed with
+                                      put_if_absent, never rewritten
         runs/<digest>/<n>.json        (run id, source) -> version index, for idempotent retries
         aliases.json                  {"candidate": 3, "champion": 2}; moved only by compare-and-swap
         history/<seq:08d>.json        append-only alias moves (who, when, which run, why)
@@ -22,6 +23,8 @@ Why this shape:
   the wrong variables. ``set_alias`` refuses a version whose copy is not complete.
 * ``register`` is idempotent per (run id, source prefix): an Airflow retry gets the version its
   first attempt claimed, and finishes that version's copy if the first attempt died mid-way.
+* Each file's SHA-256 is recorded in the version record at registration (``checksums``), so a
+  server can refuse a copy that was tampered with or is incomplete (``verify_files``).
 * Aliases move by compare-and-swap on one small JSON file, with an optional ``expected`` current
   version, so a promotion decided on a stale view fails with ``AliasConflict`` and changes nothing.
 """
@@ -79,6 +82,9 @@ class ModelVersion:
     actor: str
     source_prefix: str
     files: tuple[str, ...] = field(default=())
+    # relative file name -> "sha256:<hex>", recorded at registration; empty for versions
+    # registered before checksums were recorded
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class ModelRegistry:
             actor=record.get("actor", ""),
             source_prefix=record["source_prefix"],
             files=tuple(record.get("files") or ()),
+            checksums={str(k): str(v) for k, v in (record.get("checksums") or {}).items()},
         )
 
     def register(
@@ -189,6 +196,7 @@ class ModelRegistry:
             raise RegistryError(
                 f"model {self.model!r}: no model files under {self.store.uri(source + '/')} (run {run_id!r})"
             )
+        checksums = {rel: file_digest(self.store.get_bytes(f"{source}/{rel}")) for rel in files}
         number = (self.latest_version() or 0) + 1
         while True:
             record = {
@@ -199,6 +207,7 @@ class ModelRegistry:
                 "run_id": run_id,
                 "actor": actor,
                 "files": files,
+                "checksums": checksums,
             }
             try:
                 self.store.put_json_if_absent(self._key("versions", f"{number}.json"), record)
@@ -375,6 +384,45 @@ class ModelRegistry:
 
     def attachment_key(self, version: int, name: str) -> str:
         return self._key("attachments", _check_number(version), check_key(name))
+
+
+def file_digest(data: bytes) -> str:
+    """How a model file's checksum is written in the version record."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def verify_files(version: ModelVersion, present: dict[str, bytes | str]) -> None:
+    """Check a copy of a version's files against the checksums recorded at registration.
+
+    ``present`` maps each relative file name found in the copy to its bytes or its digest. Raises
+    ``RegistryError`` naming every missing, unexpected or altered file: a tampered or partially
+    copied model must never be served.
+    """
+    where = f"model {version.model!r} version {version.number}"
+    if not version.checksums:
+        raise RegistryError(f"{where} has no checksums recorded at registration; cannot verify {version.uri}")
+    missing = sorted(set(version.checksums) - set(present))
+    extra = sorted(set(present) - set(version.checksums))
+    altered = sorted(
+        rel
+        for rel, content in present.items()
+        if rel in version.checksums
+        and (content if isinstance(content, str) else file_digest(content)) != version.checksums[rel]
+    )
+    problems = []
+    if missing:
+        problems.append(
+            f"missing {missing[:5]}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        )
+    if altered:
+        problems.append(f"checksum mismatch in {altered[:5]}")
+    if extra:
+        problems.append(f"unexpected files {extra[:5]}")
+    if problems:
+        raise RegistryError(
+            f"{where} at {version.uri} does not match what was registered ({'; '.join(problems)}):"
+            " refusing a tampered or partial model"
+        )
 
 
 def _check_number(version: int) -> int:

@@ -127,6 +127,8 @@ def test_metric_names_follow_conventions() -> None:
         assert name.startswith("slipway_") and help_text
         assert (kind == "counter") == name.endswith("_total"), name
         assert all(
-            label in {"pipeline", "model", "version", "variant", "step", "statistic", "result", "split"}
+            label
+            in {"pipeline", "model", "version", "variant", "step", "statistic", "result", "split"}
+            | {"code", "class", "backend"}  # serving and router
             for label in labels
         )

@@ -181,6 +181,7 @@ def pipeline_runs(pushgateway: str, tmp_path_factory: pytest.TempPathFactory) ->
     host = pushgateway.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO / "monitoring" / "rules" / "slipway.yml")],
         "scrape_configs": [
             {
                 "job_name": "slipway-pushgateway",
@@ -197,3 +198,22 @@ def pipeline_runs(pushgateway: str, tmp_path_factory: pytest.TempPathFactory) ->
         yield PipelineRuns(pushgateway, prometheus, lines)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def serving_target() -> str | None:
+    """A running ``python -m slipway serve`` for the serving panels, once issue 10 has landed.
+
+    Until ``slipway.serving`` exists the serving panels are skipped (see test_dashboards.py). When
+    it does, this fixture must start the server on the digits model and add it to the test
+    Prometheus as job ``slipway-serving``; it fails loudly rather than letting those panels pass
+    without data.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("slipway.serving") is None:
+        return None
+    pytest.fail(
+        "slipway.serving is importable: start `python -m slipway serve` here and scrape it as "
+        "job slipway-serving, so the serving panels are checked against real data"
+    )

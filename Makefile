@@ -20,6 +20,13 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(ROOT)/.airflow/airflow.db
 export AIRFLOW__API_AUTH__JWT_SECRET := slipway-local-only
+# Airflow's own metrics over StatsD (InfluxDB-style tags become labels in statsd_exporter, see
+# monitoring/statsd/mapping.yml); nothing listening on the port costs nothing (UDP).
+export AIRFLOW__METRICS__STATSD_ON := True
+export AIRFLOW__METRICS__STATSD_HOST ?= localhost
+export AIRFLOW__METRICS__STATSD_PORT ?= 9125
+export AIRFLOW__METRICS__STATSD_PREFIX := airflow
+export AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED := True
 export SLIPWAY_STORE_URL ?= file://$(ROOT)/.slipway/store
 export SLIPWAY_METRICS_DIR ?= $(ROOT)/.slipway/metrics
 export TF_CPP_MIN_LOG_LEVEL := 2

@@ -34,7 +34,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench
+.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench monitor
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -80,6 +80,10 @@ airflow: install airflow-db
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_PORT)/execution/ \
 	AIRFLOW__API__WORKERS=1 \
 	$(VENV)/bin/airflow standalone
+
+# Prometheus (:9090) and a Pushgateway (:9091) on the project's local state; see README "Monitoring".
+monitor: install
+	$(PY) -m scripts.monitor
 
 bench: install
 	$(PY) bench/bench_validation.py

@@ -17,6 +17,8 @@ import pytest
 
 from tests.monitoring.conftest import REPO, PipelineRuns
 
+pytestmark = pytest.mark.slow
+
 GRAFANA = REPO / "monitoring" / "grafana"
 VARIABLES = {"$pipeline": "digits", "$model": "digits", "$__rate_interval": "1m", "$__range": "10m"}
 

@@ -69,6 +69,7 @@ def test_make_monitor_serves_textfiles_and_pushes(tmp_path: Path) -> None:
         assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 def test_screenshot_of_the_prometheus_graph_of_a_run(pipeline_runs: PipelineRuns, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (make install installs it)")

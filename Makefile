@@ -20,6 +20,13 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(ROOT)/.airflow/airflow.db
 export AIRFLOW__API_AUTH__JWT_SECRET := slipway-local-only
+# Airflow's own metrics over StatsD (InfluxDB-style tags become labels in statsd_exporter, see
+# monitoring/statsd/mapping.yml); nothing listening on the port costs nothing (UDP).
+export AIRFLOW__METRICS__STATSD_ON := True
+export AIRFLOW__METRICS__STATSD_HOST ?= localhost
+export AIRFLOW__METRICS__STATSD_PORT ?= 9125
+export AIRFLOW__METRICS__STATSD_PREFIX := airflow
+export AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED := True
 export SLIPWAY_STORE_URL ?= file://$(ROOT)/.slipway/store
 export SLIPWAY_METRICS_DIR ?= $(ROOT)/.slipway/metrics
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -27,7 +34,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint static lock clean bench vendor-check
+.PHONY: demo test install apt venv airflow-db airflow lint static lock clean bench vendor-check monitor
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -73,6 +80,10 @@ airflow: install airflow-db
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_PORT)/execution/ \
 	AIRFLOW__API__WORKERS=1 \
 	$(VENV)/bin/airflow standalone
+
+# Prometheus (:9090) and a Pushgateway (:9091) on the project's local state; see README "Monitoring".
+monitor: install
+	$(PY) -m scripts.monitor
 
 bench: install
 	$(PY) bench/bench_validation.py

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
+from operators.callbacks import PipelineMetricsCallbacks
 from operators.params import param_defaults
 from operators.pipelines import load_pipeline_folder, pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
@@ -35,6 +36,7 @@ Trigger with the form to override epochs, batch size, learning rate or the data 
 def build_retraining_dag(config: PipelineConfig) -> DAG:
     path = config.source_path or ""
     defaults = param_defaults(config)
+    callbacks = PipelineMetricsCallbacks(path)
     with DAG(
         dag_id=f"retrain_{config.name}",
         description=config.description or f"Retrain {config.model_name}",
@@ -56,7 +58,9 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
             "retries": 2,
             "retry_delay": timedelta(seconds=30),
             "retry_exponential_backoff": True,
+            **callbacks.task_callbacks(),
         },
+        **callbacks.dag_callbacks(),
         params={
             "epochs": Param(defaults["epochs"], type="integer", minimum=1, title="Epochs"),
             "batch_size": Param(defaults["batch_size"], type="integer", minimum=1, title="Batch size"),

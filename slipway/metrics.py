@@ -39,8 +39,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    push_to_gateway,
+    pushadd_to_gateway,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from slipway.config import MetricsConfig
 
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 30
+
+PUSH_JOB = "slipway"  # the Pushgateway job of every pipeline group
 
 # name -> (type, help, label names). The single source of truth for metric names; dashboards,
 # alert rules and tests refer to these strings.
@@ -66,6 +69,29 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "gauge",
         "Unix time the step last succeeded",
         ("pipeline", "step"),
+    ),
+    # whole runs, pushed by the Airflow callbacks (operators/callbacks.py) under step="run"
+    "slipway_run_start_timestamp_seconds": (
+        "gauge",
+        "Unix time the pipeline's latest run started",
+        ("pipeline",),
+    ),
+    "slipway_run_end_timestamp_seconds": (
+        "gauge",
+        "Unix time the pipeline's latest run ended",
+        ("pipeline",),
+    ),
+    "slipway_run_duration_seconds": ("gauge", "Wall time of the pipeline's latest run", ("pipeline",)),
+    "slipway_run_success": ("gauge", "1 if the pipeline's latest run succeeded, else 0", ("pipeline",)),
+    "slipway_run_last_success_timestamp_seconds": (
+        "gauge",
+        "Unix time a run of the pipeline last succeeded",
+        ("pipeline",),
+    ),
+    "slipway_pipeline_schedule_interval_seconds": (
+        "gauge",
+        "Seconds between two scheduled runs of the pipeline (absent when it has no schedule)",
+        ("pipeline",),
     ),
     # ingest
     "slipway_ingest_rows": ("gauge", "Examples per split of the last snapshot", ("pipeline", "split")),
@@ -94,6 +120,17 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Wall time of the last training run",
         ("pipeline", "model"),
     ),
+    "slipway_training_samples_per_second": (
+        "gauge",
+        "Training examples processed per second by the last training run",
+        ("pipeline", "model"),
+    ),
+    "slipway_training_final_loss": ("gauge", "Training loss after the last epoch", ("pipeline", "model")),
+    "slipway_training_class_fraction": (
+        "gauge",
+        "Share of each class among the last training run's labels (the baseline for prediction drift)",
+        ("pipeline", "model", "class"),
+    ),
     "slipway_model_accuracy": (
         "gauge",
         "Test accuracy of a model version on the current test set",
@@ -112,6 +149,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # registry
     "slipway_registry_latest_version": ("gauge", "Highest registered model version", ("model",)),
     "slipway_registry_champion_version": ("gauge", "Version the champion alias points at", ("model",)),
+    "slipway_registry_champion_promoted_timestamp_seconds": (
+        "gauge",
+        "Unix time the champion alias last moved (model age = time() - this)",
+        ("model",),
+    ),
     # model server (scraped); variant is stable or canary
     "slipway_serving_requests_total": (
         "counter",
@@ -258,7 +300,13 @@ class MetricsBatch:
 
 
 def emit(batch: MetricsBatch, config: MetricsConfig) -> str:
-    """Send the batch to the Pushgateway or write the textfile; returns where it went.
+    """Send the batch to the Pushgateway or write the textfile; returns where it went ("" on failure).
+
+    Both backends have *push-add* semantics: the batch replaces the metrics of the same name in
+    its group (job ``slipway``, ``pipeline``, ``step``) and leaves the others alone, so the
+    Airflow callbacks and the step itself can both report into one group. The grouping key has
+    no ``instance`` label: a batch job's metrics belong to the pipeline, not to the pod that ran
+    it (Prometheus' advice for batch jobs; scrape the Pushgateway with ``honor_labels``).
 
     Metrics are a side channel: a monitoring outage must not fail a retraining run, so errors
     are logged and swallowed.
@@ -266,9 +314,9 @@ def emit(batch: MetricsBatch, config: MetricsConfig) -> str:
     registry = batch.registry()
     try:
         if config.pushgateway_url:
-            push_to_gateway(
+            pushadd_to_gateway(
                 config.pushgateway_url,
-                job="slipway",
+                job=PUSH_JOB,
                 grouping_key={"pipeline": batch.pipeline, "step": batch.step},
                 registry=registry,
                 timeout=5,
@@ -277,14 +325,52 @@ def emit(batch: MetricsBatch, config: MetricsConfig) -> str:
         folder = Path(config.textfile_dir)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"slipway_{batch.pipeline}_{batch.step}.prom"
+        blocks = _family_blocks(target.read_text()) if target.exists() else {}
+        blocks.update(_family_blocks(generate_latest(registry).decode()))
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".prom")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(generate_latest(registry))
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(blocks[name] for name in sorted(blocks)))
         os.replace(tmp, target)
         return str(target)
     except Exception as exc:
         log.warning("could not emit metrics for %s/%s: %s", batch.pipeline, batch.step, exc)
         return ""
+
+
+def _family_blocks(text: str) -> dict[str, str]:
+    """Exposition text split into one block per metric family (``# HELP`` line onwards)."""
+    blocks: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith("# HELP "):
+            name = line.split()[2]
+            blocks[name] = ""
+        if name:
+            blocks[name] += line
+    return blocks
+
+
+def read_textfiles(folder: str | Path) -> str:
+    """Every ``slipway_*.prom`` of a textfile folder as one exposition (what node_exporter serves)."""
+    families: dict[str, tuple[str, str, list[str]]] = {}
+    for path in sorted(Path(folder).glob("slipway_*.prom")):
+        for family in text_string_to_metric_families(path.read_text()):
+            name = family.name + ("_total" if family.type == "counter" else "")
+            entry = families.setdefault(name, (family.type, family.documentation, []))
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
+                entry[2].append(f"{sample.name}{{{labels}}} {sample.value!r}\n")
+    out = []
+    for name, (kind, help_text, lines) in sorted(families.items()):
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+        out.extend(dict.fromkeys(lines))
+    return "".join(out)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def step_outcome(
@@ -297,6 +383,28 @@ def step_outcome(
     batch.set("slipway_step_last_run_timestamp_seconds", now, step=batch.step)
     if succeeded:
         batch.set("slipway_step_last_success_timestamp_seconds", now, step=batch.step)
+
+
+RUN_STEP = "run"  # the group of the run-level series (no real step is called that)
+
+
+def run_started(batch: MetricsBatch, *, started_at: float, interval_s: float | None) -> None:
+    """What the first task of a run reports: when the run started, and the schedule's interval."""
+    batch.set("slipway_run_start_timestamp_seconds", started_at)
+    if interval_s:
+        batch.set("slipway_pipeline_schedule_interval_seconds", interval_s)
+
+
+def run_finished(
+    batch: MetricsBatch, *, succeeded: bool, started_at: float, now: float | None = None
+) -> None:
+    """What the end of a run reports; ``time() - last success`` is the retraining staleness."""
+    now = time.time() if now is None else now
+    batch.set("slipway_run_end_timestamp_seconds", now)
+    batch.set("slipway_run_duration_seconds", max(0.0, now - started_at))
+    batch.set("slipway_run_success", 1.0 if succeeded else 0.0)
+    if succeeded:
+        batch.set("slipway_run_last_success_timestamp_seconds", now)
 
 
 @contextmanager

@@ -182,6 +182,11 @@ def promote_candidate(
             raise _champion_moved(ctx, version, judged_against, registry.get_alias("champion")) from None
     _promote_reference(ctx, evaluation.snapshot_key)
     batch.set("slipway_registry_champion_version", version, model=ctx.config.model_name)
+    moved_at = _last_move_time(registry, "champion", version)
+    if moved_at is not None:
+        batch.set(
+            "slipway_registry_champion_promoted_timestamp_seconds", moved_at, model=ctx.config.model_name
+        )
     return {"model_name": ctx.config.model_name, "champion": version, "previous_champion": judged_against}
 
 
@@ -221,3 +226,14 @@ def _attach_once(registry: ModelRegistry, version: int, name: str, data: bytes) 
     # Attached by an earlier try of this task: attachments are immutable, keep the first.
     with contextlib.suppress(PreconditionFailed):
         registry.attach(version, name, data)
+
+
+def _last_move_time(registry: ModelRegistry, alias: str, version: int) -> float | None:
+    """Unix time ``alias`` last moved to ``version`` (from the history, so a retry keeps it)."""
+    from datetime import datetime
+
+    moves = [m for m in registry.history(alias) if m["to_version"] == version]
+    if not moves:
+        return None
+    latest = max(moves, key=lambda m: m["seq"])
+    return datetime.fromisoformat(latest["at"].replace("Z", "+00:00")).timestamp()

@@ -24,6 +24,12 @@ os.environ.update(
         "SLIPWAY_METRICS_DIR": str(_HOME / "metrics"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "GX_ANALYTICS_ENABLED": "False",
+        # Airflow's StatsD metrics as in the Makefile (UDP: nothing listening costs nothing).
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": "9125",
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
     }
 )
 os.environ.pop("SLIPWAY_STORE_URL", None)

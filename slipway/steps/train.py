@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from slipway.data import load_snapshot
 from slipway.metrics import MetricsBatch
@@ -78,6 +81,8 @@ def run(ctx: RunContext, batch: MetricsBatch) -> TrainResult | TrainWorkerResult
 
     batch.set("slipway_training_epochs", outcome.epochs_completed, model=config.model_name)
     batch.set("slipway_training_duration_seconds", outcome.duration_s, model=config.model_name)
+    _set_throughput(batch, config.model_name, outcome, len(snapshot.train))
+    _set_class_fractions(batch, config.model_name, snapshot.train.y, config.data.num_classes)
     result = TrainResult(
         model_key=model_prefix,
         model_uri=ctx.store.uri(model_prefix),
@@ -102,3 +107,20 @@ def _previous_result(ctx: RunContext, fingerprint: str) -> TrainResult | None:
         log.warning("ignoring the stored train result: %s", exc)
         return None
     return previous if previous is not None and previous.config_fingerprint == fingerprint else None
+
+
+def _set_throughput(batch: MetricsBatch, model: str, outcome: Any, examples: int) -> None:
+    """Samples/s over the epochs this process trained (a resumed run does not count old epochs)."""
+    epochs = outcome.epochs_completed - outcome.resumed_from_epoch
+    if epochs > 0 and outcome.duration_s > 0:
+        batch.set("slipway_training_samples_per_second", examples * epochs / outcome.duration_s, model=model)
+    if "loss" in outcome.final:
+        batch.set("slipway_training_final_loss", outcome.final["loss"], model=model)
+
+
+def _set_class_fractions(batch: MetricsBatch, model: str, labels: Any, num_classes: int) -> None:
+    """The training label distribution: what served predictions are compared with (drift alert)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+    total = max(int(counts.sum()), 1)
+    for cls, count in enumerate(counts):
+        batch.set("slipway_training_class_fraction", count / total, model=model, **{"class": str(cls)})

@@ -128,7 +128,73 @@ def test_metric_names_follow_conventions() -> None:
         assert (kind == "counter") == name.endswith("_total"), name
         assert all(
             label
-            in {"pipeline", "model", "version", "variant", "step", "statistic", "result", "split"}
-            | {"code", "class", "backend"}  # serving and router
+            in {"pipeline", "model", "version", "variant", "step", "statistic", "result", "split", "class"}
+            | {"code", "backend"}  # serving and router
             for label in labels
         )
+
+
+def _two_reports(config: MetricsConfig) -> None:
+    """The step reports its figures, then the Airflow callback reports the task's outcome."""
+    step = metrics.MetricsBatch(pipeline="digits", step="train")
+    step.set("slipway_training_final_loss", 0.25, model="digits")
+    metrics.step_outcome(step, succeeded=True, duration_s=9.0, now=1_700_000_000)
+    metrics.emit(step, config)
+    callback = metrics.MetricsBatch(pipeline="digits", step="train")
+    metrics.step_outcome(callback, succeeded=False, duration_s=12.0, now=1_700_000_100)
+    metrics.emit(callback, config)
+
+
+def test_pushadd_keeps_the_other_metrics_of_the_group(pushgateway: str) -> None:
+    _two_reports(MetricsConfig(pushgateway_url=pushgateway))
+    text = urllib.request.urlopen(f"{pushgateway}/metrics", timeout=5).read().decode()
+    samples = _samples(text, ignore=())
+    group = {("job", "slipway"), ("instance", ""), ("pipeline", "digits"), ("step", "train")}
+    assert samples[("slipway_training_final_loss", frozenset(group | {("model", "digits")}))] == 0.25
+    assert samples[("slipway_step_success", frozenset(group))] == 0  # replaced by the later report
+    assert samples[("slipway_step_duration_seconds", frozenset(group))] == 12.0
+    assert ("slipway_step_last_success_timestamp_seconds", frozenset(group)) in samples
+
+
+def test_textfile_merges_like_pushadd(tmp_path: Path) -> None:
+    _two_reports(MetricsConfig(textfile_dir=str(tmp_path)))
+    samples = _samples((tmp_path / "slipway_digits_train.prom").read_text())
+    step = frozenset({("pipeline", "digits"), ("step", "train")})
+    assert (
+        samples[("slipway_training_final_loss", frozenset({("pipeline", "digits"), ("model", "digits")}))]
+        == 0.25
+    )
+    assert samples[("slipway_step_success", step)] == 0
+    assert samples[("slipway_step_last_success_timestamp_seconds", step)] == 1_700_000_000
+    # The folder reads back as one exposition, as node_exporter's textfile collector serves it.
+    merged = _samples(metrics.read_textfiles(tmp_path))
+    assert merged[("slipway_step_duration_seconds", step)] == 12.0
+
+
+def test_callbacks_report_a_failed_task_and_never_raise(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from operators.callbacks import PipelineMetricsCallbacks, schedule_interval_seconds
+
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        f"name: digits\nmodel_name: digits\nschedule: '0 3 * * 1'\nstore_url: file://{tmp_path}/store\n"
+        f"data: {{source: {{kind: digits}}, input_shape: [8, 8], num_classes: 10}}\n"
+        f"metrics: {{textfile_dir: {tmp_path}/m}}\n"
+    )
+    callbacks = PipelineMetricsCallbacks(str(config))
+    ti = SimpleNamespace(task_id="train", start_date=None)
+    callbacks.task_failed({"ti": ti})
+    callbacks.task_started({"task": SimpleNamespace(upstream_task_ids=set()), "dag_run": None})
+    callbacks.run_failed({"dag_run": None})
+    samples = _samples(metrics.read_textfiles(tmp_path / "m"))
+    assert samples[("slipway_step_success", frozenset({("pipeline", "digits"), ("step", "train")}))] == 0
+    assert samples[("slipway_run_success", frozenset({("pipeline", "digits")}))] == 0
+    assert (
+        samples[("slipway_pipeline_schedule_interval_seconds", frozenset({("pipeline", "digits")}))]
+        == 7 * 86400
+    )
+    assert ("slipway_run_last_success_timestamp_seconds", frozenset({("pipeline", "digits")})) not in samples
+    assert schedule_interval_seconds(None) is None and schedule_interval_seconds("@daily") == 86400
+    # A broken config or an unreachable Pushgateway is logged, never raised into the task.
+    PipelineMetricsCallbacks(str(tmp_path / "missing.yaml")).task_failed({"ti": ti})

@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from operators.launchers import StepLauncher, StepRequest, launcher_for
-from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
+from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink, TuningReportLink
 from operators.params import overrides_from_params
 from slipway.config import ConfigError, PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
@@ -28,11 +28,22 @@ class SlipwayStepOperator(BaseOperator):
         "validate": (DataDocsLink(),),
         "train": (TrainedModelLink(),),
         "evaluate": (EvaluationReportLink(),),
+        "tune-select": (TuningReportLink(),),
     }
 
-    def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        step: str,
+        config_path: str,
+        partition: str | None = None,
+        step_args: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.step = step
+        # Step-specific options; mappable (a sweep expands one task per ["--trial", "N"]).
+        self.step_args = list(step_args or [])
         self.config_path = config_path
         self.partition = partition
         self.operator_extra_links = self.LINKS_BY_STEP.get(step, ())
@@ -50,6 +61,7 @@ class SlipwayStepOperator(BaseOperator):
             run_id=context["run_id"],
             partition=self.partition or None,
             overrides=overrides,
+            extra_args=tuple(str(a) for a in self.step_args),
         )
         self._launcher = launcher_for(config.launcher)
         outcome = self._launcher.launch(request, self.log)

@@ -27,6 +27,14 @@ STEPS: dict[str, str] = {
     "validate": "slipway.steps.validate:run",
     "train": "slipway.steps.train:run",
     "evaluate": "slipway.steps.evaluate:run",
+    "tune-trial": "slipway.steps.tune_trial:run",
+    "tune-select": "slipway.steps.tune_select:run",
+    "optimize": "slipway.steps.optimize:run",
+}
+
+# Options only some steps take, passed to the step's run() as keyword arguments.
+STEP_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "tune-trial": {"trial": {"type": int, "required": True, "help": "trial slot number of the sweep"}},
 }
 
 log = logging.getLogger("slipway")
@@ -45,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--overrides", default=None, help='JSON of config overrides, e.g. {"training": {"epochs": 3}}'
         )
+        for option, spec in STEP_OPTIONS.get(name, {}).items():
+            p.add_argument(f"--{option}", **spec)
     p = sub.add_parser("summary", help="print what happened in a run, with its numbers and artifacts")
     p.add_argument("--config", required=True, help="pipeline YAML file")
     p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
@@ -52,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_step(
-    step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None
+    step: str,
+    config_path: str,
+    run_id: str,
+    partition: str | None,
+    overrides: dict[str, Any] | None,
+    options: dict[str, Any] | None = None,
 ):
     """Load config, build the run context, run the step, emit its health metrics."""
     from slipway import metrics
@@ -63,7 +78,7 @@ def run_step(
     module_name, func_name = STEPS[step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     with metrics.reporting_step(config.name, step, config.metrics) as batch:
-        return func(ctx, batch)
+        return func(ctx, batch, **(options or {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --overrides is not valid JSON: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        result = run_step(args.step, args.config, args.run_id, args.partition, overrides)
+        options = {name: getattr(args, name) for name in STEP_OPTIONS.get(args.step, {})}
+        result = run_step(args.step, args.config, args.run_id, args.partition, overrides, options)
     except (ConfigError, BadInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

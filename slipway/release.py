@@ -8,9 +8,11 @@ decided on, to the store (the Blessing under the run, alias moves in the registr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
+from slipway.errors import StepInputMissing
 from slipway.evaluation.gate import Blessing, decide
 from slipway.metrics import MetricsBatch, increment_total
 from slipway.registry import ModelRegistry
@@ -39,6 +41,7 @@ def judge_candidate(
     blessing = decide(
         ctx.config.gate, evaluation, force_reason=force_reason, forced_by=actor if force_reason else None
     )
+    blessing = dataclasses.replace(blessing, origin=candidate_origin(ctx))
     try:
         ctx.store.put_json_if_absent(key, blessing.to_dict())
     except PreconditionFailed:  # a concurrent retry decided first: its decision stands
@@ -47,6 +50,37 @@ def judge_candidate(
     _set_gate_totals(ctx, batch)
     _write_final_report(ctx, evaluation, blessing)
     return blessing
+
+
+def candidate_origin(ctx: RunContext) -> dict[str, Any]:
+    """Where the run's candidate came from: the train step, or a sweep's best trial (with its study)."""
+    try:
+        sweep = ctx.read_result("train").get("sweep")
+    except StepInputMissing:  # no train result (a forced gate on a bare run): origin unknown
+        return {}
+    if not sweep:
+        return {"kind": "train"}
+    return {
+        "kind": "sweep",
+        "study_id": sweep.get("study_id"),
+        "trial": sweep.get("trial"),
+        "params": sweep.get("params"),
+        "objective": sweep.get("objective"),
+        "value": sweep.get("value"),
+    }
+
+
+def served_model(ctx: RunContext, train: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The model to register: the leaner variant when the optimize step chose it, else the float one."""
+    try:
+        optimized = ctx.store.get_json(ctx.result_key("optimize"))
+    except ArtifactNotFound:
+        return train["model_key"], None
+    summary = {k: optimized.get(k) for k in ("kind", "replaces_float", "size_ratio", "reasons", "comparison")}
+    summary.update(float=optimized.get("float"), leaner=optimized.get("leaner"))
+    if optimized.get("replaces_float"):
+        return optimized["model_key"], summary
+    return train["model_key"], summary
 
 
 def _write_final_report(ctx: RunContext, evaluation: dict[str, Any], blessing: Blessing) -> None:
@@ -82,8 +116,9 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
     train = ctx.read_result("train")
     evaluation = ctx.read_result("evaluate")
     registry = ModelRegistry(ctx.store, ctx.config.model_name)
+    model_key, optimization = served_model(ctx, train)
     version = registry.register(
-        train["model_key"],
+        model_key,
         metadata={
             "pipeline": ctx.config.name,
             "snapshot_key": evaluation.get("snapshot_key"),
@@ -91,6 +126,8 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
             "code_version": train.get("code_version"),
             "test_accuracy": evaluation["candidate"]["accuracy"],
             "blessing": blessing.to_dict(),
+            "origin": blessing.origin,
+            "optimization": optimization,
         },
         run_id=ctx.run_id,
         actor=actor,

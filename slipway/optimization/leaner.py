@@ -1,0 +1,72 @@
+"""Make a leaner copy of a model folder: int8 dense kernels with per-channel scales.
+
+Keras' own post-training quantisation (``model.quantize("int8")``) replaces each Dense kernel by
+int8 values plus one float scale per output channel; activations are quantised on the fly
+(dynamic range). The result is written in the same serving layout as the float model - a
+TF-Serving-loadable SavedModel, ``model.keras`` and ``metadata.json`` - so the registry, the
+server and TF Serving load it unchanged.
+
+Sizes are compared without optimizer state: the float ``model.keras`` written by training also
+holds Adam's moments, which serving never loads; counting them would flatter the variant.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from slipway.evaluation.scoring import MODEL_FILE
+
+
+@dataclass(frozen=True)
+class ServingSize:
+    """Bytes a server loads: the SavedModel (graph + variables) and the weights-only Keras file."""
+
+    savedmodel_bytes: int
+    model_file_bytes: int
+    weight_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_leaner(float_dir: str | Path, out_dir: str | Path, kind: str = "int8") -> Path:
+    """Write the ``kind`` variant of ``float_dir``'s model into ``out_dir`` (serving layout)."""
+    import keras
+
+    if kind != "int8":
+        raise ValueError(f"unknown leaner variant kind {kind!r} (known: int8)")
+    src, out = Path(float_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = keras.saving.load_model(src / MODEL_FILE, compile=False)
+    model.quantize(kind)
+    model.export(str(out), format="tf_saved_model", verbose=False)
+    model.save(out / MODEL_FILE)
+    metadata_path = src / "metadata.json"
+    metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+    metadata["optimization"] = {"kind": kind, "method": "keras post-training quantize(int8)"}
+    (out / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+    return out
+
+
+def serving_size(model_dir: str | Path, *, strip_optimizer: bool = False) -> ServingSize:
+    """Size of what serving loads; ``strip_optimizer`` re-saves model.keras without it to measure."""
+    import tempfile
+
+    import keras
+
+    root = Path(model_dir)
+    savedmodel = (root / "saved_model.pb").stat().st_size + sum(
+        p.stat().st_size for p in (root / "variables").rglob("*") if p.is_file()
+    )
+    model = keras.saving.load_model(root / MODEL_FILE, compile=False)
+    weight_bytes = sum(int(w.numpy().nbytes) for w in model.weights)
+    if strip_optimizer:
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / MODEL_FILE)
+            model_file = (Path(tmp) / MODEL_FILE).stat().st_size
+    else:
+        model_file = (root / MODEL_FILE).stat().st_size
+    return ServingSize(savedmodel_bytes=savedmodel, model_file_bytes=model_file, weight_bytes=weight_bytes)

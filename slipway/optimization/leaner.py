@@ -13,6 +13,7 @@ holds Adam's moments, which serving never loads; counting them would flatter the
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ def make_leaner(float_dir: str | Path, out_dir: str | Path, kind: str = "int8") 
     src, out = Path(float_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = keras.saving.load_model(src / MODEL_FILE, compile=False)
-    model.quantize(kind)
+    with warnings.catch_warnings():  # layers without weights (Flatten, pooling) stay as they are
+        warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+        model.quantize(kind)
     model.export(str(out), format="tf_saved_model", verbose=False)
     model.save(out / MODEL_FILE)
     metadata_path = src / "metadata.json"

@@ -135,6 +135,8 @@ def _fit(
         state, reason, value = records.FAILED, "the loss became NaN or infinite", None
     elif pruning.pruned_reason:
         state, reason = records.PRUNED, pruning.pruned_reason
+    elif pruning.stopped_reason:
+        reason = pruning.stopped_reason
     result = _result(index, trial, params, state, reason=reason)
     result.update(
         value=value,
@@ -215,6 +217,7 @@ def _pruning_callback(
             super().__init__()
             self.curve: dict[int, float] = dict(curve)
             self.pruned_reason = ""
+            self.stopped_reason = ""
             self.deadline: float | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -225,10 +228,12 @@ def _pruning_callback(
                 return  # NaN is handled as a failure; the last epoch has nothing left to save
             if should_prune(tuning, study.records(exclude=trial), params, self.curve):
                 self.pruned_reason = f"pruned after epoch {epoch + 1} (val_accuracy {value:.4f})"
-            elif self.deadline is not None and time.time() > self.deadline:
-                self.pruned_reason = f"stopped after epoch {epoch + 1}: the sweep's wall-time limit passed"
-            if self.pruned_reason:
                 log.info("trial %d %s", trial, self.pruned_reason)
+                self.model.stop_training = True
+            elif self.deadline is not None and time.time() > self.deadline:
+                # Not pruned: its model is valid and may still be the best one found in the budget.
+                self.stopped_reason = f"stopped after epoch {epoch + 1}: the sweep's wall-time limit passed"
+                log.info("trial %d %s", trial, self.stopped_reason)
                 self.model.stop_training = True
 
     return PruningCallback()

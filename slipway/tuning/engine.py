@@ -41,14 +41,16 @@ def make_sampler(tuning: TuningConfig, number: int) -> optuna.samplers.BaseSampl
 
 
 def make_pruner(tuning: TuningConfig) -> optuna.pruners.BasePruner:
+    """Steps are epochs completed (1, 2, ...): no pruning while ``step <= warmup_epochs``."""
     cfg = tuning.pruner
+    warmup = cfg.warmup_epochs + 1
     if cfg.kind == "none":
         return optuna.pruners.NopPruner()
     if cfg.kind == "percentile":
         return optuna.pruners.PercentilePruner(
-            cfg.percentile, n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs
+            cfg.percentile, n_startup_trials=cfg.startup_trials, n_warmup_steps=warmup
         )
-    return optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=warmup)
 
 
 def in_memory_study(tuning: TuningConfig, history: list[dict[str, Any]], number: int = 0) -> optuna.Study:

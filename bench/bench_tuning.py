@@ -110,7 +110,7 @@ def main() -> int:
 
     config = load_config(CONFIG)
     assert config.tuning is not None
-    run_id = "bench-sweep"
+    run_id = f"bench-sweep-{int(time.time())}"  # a fresh study even when --work reuses a store
     started = time.monotonic()
     step("ingest", run_id)
     ctx = RunContext.create(config, run_id)

@@ -319,16 +319,18 @@ class PrunerConfig(_Strict):
 class LeanerConfig(_Strict):
     """Post-training optimisation of the blessed model (``slipway/optimization``).
 
-    ``int8``: dense kernels stored as int8 with per-channel scales (Keras' dynamic-range
-    quantisation; activations are quantised on the fly). The variant replaces the float model in
-    serving only if it passes the gate's checks, loses at most ``max_accuracy_drop`` on the same
-    test examples, and is at least ``min_size_ratio`` times smaller.
+    ``int8``: dense kernels stored as int8 with per-channel scales, float activations;
+    ``int8_dynamic``: activations quantised on the fly too (slower on CPUs without int8 GEMM).
+    The variant replaces the float model in serving only if it passes the gate's checks, loses at
+    most ``max_accuracy_drop`` on the same test examples, is at least ``min_size_ratio`` times
+    smaller and at most ``max_latency_ratio`` times slower (median ms per example).
     """
 
     enabled: bool = False
-    kind: Literal["int8"] = "int8"
+    kind: Literal["int8", "int8_dynamic"] = "int8"
     max_accuracy_drop: float = Field(default=0.002, ge=0, le=1)
     min_size_ratio: float = Field(default=2.0, ge=1)
+    max_latency_ratio: float = Field(default=1.25, gt=0)
 
 
 class TuningConfig(_Strict):

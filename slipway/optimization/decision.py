@@ -6,7 +6,8 @@ and the float model its champion, on the same test examples: every configured ga
 must pass. Two checks of its own are added, because a leaner model is only worth serving when it
 costs (almost) nothing and saves something: the accuracy drop must not exceed
 ``leaner.max_accuracy_drop`` at all (significant or not), and the serving artifact must be at
-least ``leaner.min_size_ratio`` times smaller.
+least ``leaner.min_size_ratio`` times smaller, and no more than ``leaner.max_latency_ratio``
+times slower per example.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def decide_leaner(
     comparison: dict[str, Any],
     size_ratio: float,
 ) -> dict[str, Any]:
+    """``replaces_float`` plus every check (the gate's and the leaner variant's own) with its figures."""
     policy = gate.model_copy(update={"max_accuracy_drop": leaner.max_accuracy_drop})
     blessing = decide(
         policy,
@@ -38,6 +40,10 @@ def decide_leaner(
     delta = float(comparison["accuracy_delta"])
     drop_ok = delta >= -leaner.max_accuracy_drop - 1e-12
     size_ok = size_ratio >= leaner.min_size_ratio
+    latency = float(leaner_summary["latency"]["ms_per_example"])
+    float_latency = float(float_summary["latency"]["ms_per_example"])
+    latency_ratio = latency / float_latency if float_latency > 0 else 1.0
+    latency_ok = latency_ratio <= leaner.max_latency_ratio + 1e-12
     extra = [
         Check(
             "accuracy_drop",
@@ -53,6 +59,14 @@ def decide_leaner(
             leaner.min_size_ratio,
             "pass" if size_ok else "fail",
             f"serving artifact {size_ratio:.2f}x smaller (at least {leaner.min_size_ratio:.2f}x required)",
+        ),
+        Check(
+            "latency_ratio",
+            latency_ratio,
+            leaner.max_latency_ratio,
+            "pass" if latency_ok else "fail",
+            f"{latency:.4f} vs float {float_latency:.4f} ms per example ({latency_ratio:.2f}x;"
+            f" at most {leaner.max_latency_ratio:.2f}x allowed)",
         ),
     ]
     checks = [*blessing.checks, *extra]

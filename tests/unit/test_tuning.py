@@ -212,27 +212,28 @@ def test_ask_is_reproducible_and_the_pruner_stops_a_lagging_curve() -> None:
 # --------------------------------------------------------------------------- leaner decision
 
 
-def _variant(accuracy: float) -> dict:
+def _variant(accuracy: float, ms: float = 0.1) -> dict:
     return {
         "accuracy": accuracy,
         "per_class": [{"class": 0, "name": "0", "recall": accuracy}],
-        "latency": {"ms_per_example": 0.1, "batch_size": 32},
+        "latency": {"ms_per_example": ms, "batch_size": 32},
         "size": {"model_file_bytes": 1000},
     }
 
 
 @pytest.mark.parametrize(
-    ("delta", "p_value", "ratio", "replaces", "failed"),
+    ("delta", "p_value", "ratio", "ms", "replaces", "failed"),
     [
-        (-0.001, 0.6, 3.5, True, []),
-        (+0.002, 0.4, 2.0, True, []),
-        (-0.004, 0.3, 3.5, False, ["accuracy_drop"]),  # not significant, but more than allowed
-        (-0.03, 0.001, 3.5, False, ["non_regression", "accuracy_drop"]),
-        (0.0, 1.0, 1.4, False, ["size_ratio"]),
+        (-0.001, 0.6, 3.5, 0.1, True, []),
+        (+0.002, 0.4, 2.0, 0.12, True, []),
+        (-0.004, 0.3, 3.5, 0.1, False, ["accuracy_drop"]),  # not significant, but more than allowed
+        (-0.03, 0.001, 3.5, 0.1, False, ["non_regression", "accuracy_drop"]),
+        (0.0, 1.0, 1.4, 0.1, False, ["size_ratio"]),
+        (0.0, 1.0, 3.5, 0.5, False, ["latency_ratio"]),  # smaller but five times slower
     ],
 )
 def test_leaner_variant_replaces_the_float_model_only_when_the_figures_allow(
-    delta: float, p_value: float, ratio: float, replaces: bool, failed: list[str]
+    delta: float, p_value: float, ratio: float, ms: float, replaces: bool, failed: list[str]
 ) -> None:
     from slipway.optimization.decision import decide_leaner
 
@@ -240,7 +241,7 @@ def test_leaner_variant_replaces_the_float_model_only_when_the_figures_allow(
         GateConfig(min_accuracy=0.5),
         LeanerConfig(enabled=True, max_accuracy_drop=0.002, min_size_ratio=2.0),
         float_summary=_variant(0.9),
-        leaner_summary=_variant(0.9 + delta),
+        leaner_summary=_variant(0.9 + delta, ms),
         comparison={"accuracy_delta": delta, "mcnemar_p_value": p_value},
         size_ratio=ratio,
     )

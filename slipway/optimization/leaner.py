@@ -89,3 +89,37 @@ def serving_size(model_dir: str | Path, *, strip_optimizer: bool = False) -> Ser
     else:
         model_file = (root / MODEL_FILE).stat().st_size
     return ServingSize(savedmodel_bytes=savedmodel, model_file_bytes=model_file, weight_bytes=weight_bytes)
+
+
+def paired_latency(
+    models: dict[str, Any], x: Any, *, batch_size: int = 32, warmup: int = 3, repeats: int = 30
+) -> dict[str, Any]:
+    """Median forward-pass time of each model on the same batch, the calls interleaved.
+
+    Timing one model after the other on a shared machine compares two moments of load, not two
+    models (a float-then-int8 run measured a 4x "slowdown" that interleaving showed to be noise).
+    Alternating the calls gives both the same conditions, as a paired test does for accuracy.
+    """
+    import time
+
+    import numpy as np
+
+    from slipway.evaluation.scoring import LatencyStats
+
+    batch = x[:batch_size]
+    if len(batch) < batch_size:
+        batch = np.resize(x, (batch_size, *x.shape[1:])).astype(x.dtype)
+    for model in models.values():
+        for _ in range(warmup):
+            model.predict_on_batch(batch)
+    timings: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            started = time.perf_counter()
+            model.predict_on_batch(batch)
+            timings[name].append(time.perf_counter() - started)
+    out = {}
+    for name, values in timings.items():
+        ms = float(np.median(values) * 1000.0)
+        out[name] = LatencyStats(batch_size, ms, ms / batch_size, repeats, warmup)
+    return out

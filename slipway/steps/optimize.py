@@ -3,7 +3,8 @@
 Inputs: ``train/model/`` (the candidate the gate judged) and the run's snapshot. The variant
 (``tuning.leaner.kind``, int8 by default) is written to ``optimize/model/`` in the serving
 layout; both models are scored on the same test examples (accuracy, McNemar's exact test,
-latency at the gate's batch size, size of the serving artifact) and
+latency at the gate's batch size with the two models' calls interleaved, size of the serving
+artifact) and
 ``optimization.decision.decide_leaner`` says whether the variant replaces the float model.
 Register then registers whichever model serves (``slipway.release``). Output:
 ``optimize/result.json``. Idempotent: a retry returns the recorded decision.
@@ -32,7 +33,7 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
     from slipway.data import load_snapshot
     from slipway.evaluation.comparison import compare, score_variant
     from slipway.optimization.decision import decide_leaner
-    from slipway.optimization.leaner import make_leaner, serving_size
+    from slipway.optimization.leaner import make_leaner, paired_latency, serving_size
 
     cfg = ctx.config
     leaner = cfg.tuning.leaner if cfg.tuning is not None else LeanerConfig(enabled=True)
@@ -44,6 +45,11 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         leaner_dir = make_leaner(float_dir, Path(tmp) / "leaner", leaner.kind)
         reference = score_variant("float", float_dir, test.x, test.y, **common)
         variant = score_variant("leaner", leaner_dir, test.x, test.y, **common)
+        latency = paired_latency(
+            {"float": reference.model, "leaner": variant.model},
+            test.x,
+            batch_size=cfg.gate.latency_batch_size,
+        )
         float_size = serving_size(float_dir, strip_optimizer=True)
         leaner_size = serving_size(leaner_dir)
         ctx.store.upload_dir(leaner_dir, leaner_prefix)
@@ -53,8 +59,9 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
     summary = comparison.summary()
     assert summary is not None
     size_ratio = float_size.savedmodel_bytes / max(leaner_size.savedmodel_bytes, 1)
-    float_summary = reference.summary(cfg.data.class_names)
-    leaner_summary = variant.summary(cfg.data.class_names)
+    # Latency from the interleaved timing (same moments of load for both), not from scoring.
+    float_summary = {**reference.summary(cfg.data.class_names), "latency": latency["float"].to_dict()}
+    leaner_summary = {**variant.summary(cfg.data.class_names), "latency": latency["leaner"].to_dict()}
     decision = decide_leaner(
         cfg.gate,
         leaner,

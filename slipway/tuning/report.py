@@ -95,7 +95,7 @@ def _trial_table(index: dict[str, Any], trials: dict[int, dict[str, Any] | None]
     names = sorted({k for t in trials.values() if t for k in (t.get("params") or {})})
     head = "".join(
         f"<th>{_e(h)}</th>"
-        for h in ["trial", "state", "val accuracy", "epochs", "seconds", "attempts", *names, "note"]
+        for h in ["trial", "state", "val accuracy", "epochs run", "seconds", "attempts", *names, "note"]
     )
     rows = []
     for key in sorted(index["trials"], key=int):

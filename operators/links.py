@@ -60,6 +60,13 @@ class EvaluationReportLink(_ResultLink):
     result_field = "report_key"
 
 
+class TuningReportLink(_ResultLink):
+    """The sweep's report: trial table, optimisation history, parameter importances."""
+
+    name = "Tuning report"
+    result_field = "report_key"
+
+
 class ModelLink(_ResultLink):
     """The model's metadata (dataset hash, config, curves, metrics); weights are not served."""
 

@@ -15,7 +15,13 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from operators.errors import airflow_errors, for_exit_code
 from operators.launchers import StepLauncher, StepRequest, launcher_for
-from operators.links import DataDocsLink, EvaluationReportLink, RunPageLink, TrainingCurvesLink
+from operators.links import (
+    DataDocsLink,
+    EvaluationReportLink,
+    RunPageLink,
+    TrainingCurvesLink,
+    TuningReportLink,
+)
 from operators.params import overrides_from_params
 from slipway.config import PipelineConfig, load_config
 from slipway.errors import EXIT_OK
@@ -31,11 +37,22 @@ class SlipwayStepOperator(BaseOperator):
         "validate": (DataDocsLink(), RunPageLink()),
         "train": (TrainingCurvesLink(), RunPageLink()),
         "evaluate": (EvaluationReportLink(), RunPageLink()),
+        "tune-select": (TuningReportLink(), RunPageLink()),
     }
 
-    def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        step: str,
+        config_path: str,
+        partition: str | None = None,
+        step_args: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.step = step
+        # Step-specific options; mappable (a sweep expands one task per ["--trial", "N"]).
+        self.step_args = list(step_args or [])
         self.config_path = config_path
         self.partition = partition
         self.operator_extra_links = self.LINKS_BY_STEP.get(step, (RunPageLink(),))
@@ -52,6 +69,7 @@ class SlipwayStepOperator(BaseOperator):
             run_id=context["run_id"],
             partition=self.partition or None,
             overrides=overrides,
+            extra_args=tuple(str(a) for a in self.step_args),
         )
         with airflow_errors(what):
             self._launcher = launcher_for(config.launcher)

@@ -36,6 +36,14 @@ STEPS: dict[str, str] = {
     "validate": "slipway.steps.validate:run",
     "train": "slipway.steps.train:run",
     "evaluate": "slipway.steps.evaluate:run",
+    "tune-trial": "slipway.steps.tune_trial:run",
+    "tune-select": "slipway.steps.tune_select:run",
+    "optimize": "slipway.steps.optimize:run",
+}
+
+# Options only some steps take, passed to the step's run() as keyword arguments.
+STEP_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "tune-trial": {"trial": {"type": int, "required": True, "help": "trial slot number of the sweep"}},
 }
 
 log = logging.getLogger("slipway")
@@ -115,8 +123,13 @@ def _route_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _step_command(name: str) -> Command:
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        _step_arguments(p)
+        for option, spec in STEP_OPTIONS.get(name, {}).items():
+            p.add_argument(f"--{option}", **spec)
+
     return Command(
-        help=f"run the {name} step", add_arguments=_step_arguments, run=lambda args: _run_step(name, args)
+        help=f"run the {name} step", add_arguments=add_arguments, run=lambda args: _run_step(name, args)
     )
 
 
@@ -154,7 +167,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_step(
-    step: str, config_path: str, run_id: str, partition: str | None, overrides: dict[str, Any] | None
+    step: str,
+    config_path: str,
+    run_id: str,
+    partition: str | None,
+    overrides: dict[str, Any] | None,
+    options: dict[str, Any] | None = None,
 ) -> ResultModel:
     """Load config, build the run context, run the step, emit its health metrics."""
     from slipway import metrics
@@ -165,7 +183,7 @@ def run_step(
     module_name, func_name = STEPS[step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     with metrics.reporting_step(config.name, step, config.metrics) as batch:
-        result: ResultModel = func(ctx, batch)
+        result: ResultModel = func(ctx, batch, **(options or {}))
     return result
 
 
@@ -179,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run_step(step: str, args: argparse.Namespace) -> int:
     try:
         overrides = parse_overrides(args.overrides)
-        result = run_step(step, args.config, args.run_id, args.partition, overrides)
+        options = {name: getattr(args, name) for name in STEP_OPTIONS.get(step, {})}
+        result = run_step(step, args.config, args.run_id, args.partition, overrides, options)
     except BadInputError as exc:  # ConfigError, DataError, a failed data gate, ...
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

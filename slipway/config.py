@@ -189,6 +189,8 @@ class Conv2DLayer(_Strict):
     filters: int = Field(gt=0)
     kernel_size: int = Field(gt=0)
     activation: Activation | None = None
+    # "same" keeps the spatial size, so stacked conv blocks also fit small inputs (8x8 digits).
+    padding: Literal["valid", "same"] = "valid"
 
 
 class MaxPool2DLayer(_Strict):
@@ -228,6 +230,145 @@ class TrainingConfig(_Strict):
     seed: int = 42
     # Distribution strategy: 'auto' picks MultiWorkerMirrored when TF_CONFIG names several workers.
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+class IntRange(_Strict):
+    """An integer search dimension: ``low``..``high`` inclusive, in steps (or log-uniform)."""
+
+    low: int
+    high: int
+    step: int = Field(default=1, gt=0)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        if self.log and (self.low < 1 or self.step != 1):
+            raise ValueError("a log range needs low >= 1 and step 1")
+        return self
+
+
+class FloatRange(_Strict):
+    """A real search dimension: uniform on ``[low, high]``, or log-uniform when ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+# A dimension is a fixed value, a list of choices, or a range.
+IntDimension = int | Annotated[list[int], Field(min_length=1)] | IntRange
+FloatDimension = float | Annotated[list[float], Field(min_length=1)] | FloatRange
+OptimizerName = Literal["adam", "sgd", "rmsprop", "adamw"]
+
+
+class SearchSpaceConfig(_Strict):
+    """What a sweep may change. Each trial's model is built as
+
+    ``conv_blocks`` x [Conv2D(filters, 3x3, same, relu) + MaxPool(2)] (filters start at
+    ``conv_filters`` and double per block; 0 blocks = an MLP) -> Flatten ->
+    ``dense_layers`` x [Dense(units, relu) + Dropout(dropout)] -> softmax output.
+    """
+
+    conv_blocks: IntDimension = 0
+    conv_filters: IntDimension = 32
+    dense_layers: IntDimension = IntRange(low=1, high=2)
+    dense_units: IntDimension = Field(default_factory=lambda: [128, 256, 512])
+    dropout: FloatDimension = FloatRange(low=0.0, high=0.5)
+    optimizer: OptimizerName | Annotated[list[OptimizerName], Field(min_length=1)] = "adam"
+    learning_rate: FloatDimension = FloatRange(low=1e-4, high=1e-2, log=True)
+    batch_size: IntDimension = Field(default_factory=lambda: [64, 128, 256])
+    # Most epochs a trial trains; the pruner stops hopeless trials earlier.
+    epochs: IntDimension = 5
+
+    @model_validator(mode="after")
+    def _positive(self) -> SearchSpaceConfig:
+        for name, floor in (
+            ("conv_blocks", 0),
+            ("conv_filters", 1),
+            ("dense_layers", 0),
+            ("dense_units", 1),
+            ("batch_size", 1),
+            ("epochs", 1),
+        ):
+            values = _dimension_bounds(getattr(self, name))
+            if min(values) < floor:
+                raise ValueError(f"{name} must be >= {floor}, got {min(values)}")
+        for name, lo, hi in (("dropout", 0.0, 0.999), ("learning_rate", 1e-12, 10.0)):
+            values = _dimension_bounds(getattr(self, name))
+            if min(values) < lo or max(values) > hi:
+                raise ValueError(f"{name} must lie in [{lo}, {hi}], got {min(values)}..{max(values)}")
+        return self
+
+
+def _dimension_bounds(dimension: Any) -> list[float]:
+    if isinstance(dimension, IntRange | FloatRange):
+        return [dimension.low, dimension.high]
+    if isinstance(dimension, list):
+        return list(dimension)
+    return [dimension]
+
+
+class PrunerConfig(_Strict):
+    """Stops hopeless trials from their per-epoch validation accuracy (Optuna pruners)."""
+
+    kind: Literal["median", "percentile", "none"] = "median"
+    # No trial is pruned before this many trials have completed, nor before this many epochs.
+    startup_trials: int = Field(default=2, ge=0)
+    warmup_epochs: int = Field(default=1, ge=0)
+    # ``percentile``: prune below this percentile of the completed trials at the same epoch.
+    percentile: float = Field(default=25.0, gt=0, lt=100)
+
+
+class LeanerConfig(_Strict):
+    """Post-training optimisation of the blessed model (``slipway/optimization``).
+
+    ``int8``: dense kernels stored as int8 with per-channel scales, float activations;
+    ``int8_dynamic``: activations quantised on the fly too (slower on CPUs without int8 GEMM).
+    The variant replaces the float model in serving only if it passes the gate's checks, loses at
+    most ``max_accuracy_drop`` on the same test examples, is at least ``min_size_ratio`` times
+    smaller and at most ``max_latency_ratio`` times slower (median ms per example).
+    """
+
+    enabled: bool = False
+    kind: Literal["int8", "int8_dynamic"] = "int8"
+    max_accuracy_drop: float = Field(default=0.002, ge=0, le=1)
+    min_size_ratio: float = Field(default=2.0, ge=1)
+    max_latency_ratio: float = Field(default=1.25, gt=0)
+
+
+class TuningConfig(_Strict):
+    """A hyperparameter sweep (``tune_<pipeline>`` DAG): Optuna on the validation split only.
+
+    Budget: ``trials`` mapped trial tasks, at most ``parallel`` at a time, and no trial starts
+    after ``timeout_s`` seconds from the study's creation (None: no wall-time limit).
+    """
+
+    space: SearchSpaceConfig = SearchSpaceConfig()
+    trials: int = Field(default=8, ge=1, le=500)
+    parallel: int = Field(default=2, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    seed: int = 0
+    sampler: Literal["tpe", "random"] = "tpe"
+    # Trials sampled at random before TPE models the results.
+    startup_trials: int = Field(default=3, ge=0)
+    pruner: PrunerConfig = PrunerConfig()
+    # Keras backend of the trial processes (None: the environment's). The chosen model is
+    # re-exported by the select step, so trials may train on JAX and serve from a SavedModel.
+    keras_backend: Literal["tensorflow", "jax"] | None = None
+    leaner: LeanerConfig = LeanerConfig()
 
 
 # --------------------------------------------------------------------------- gate
@@ -307,7 +448,14 @@ class ServingConfig(_Strict):
     cache_dir: str = Field(
         default="${SLIPWAY_SERVING_CACHE:-.slipway/serving-cache}",
         description="local folder the verified model versions are downloaded to",
+        validate_default=True,  # the default's ${VAR} is expanded even without a config file
     )
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        expanded: str = _expand_env(value)
+        return expanded
 
     @model_validator(mode="after")
     def _batch_fits_queue(self) -> ServingConfig:
@@ -339,7 +487,9 @@ class PipelineConfig(_Strict):
     gate: GateConfig = GateConfig()
     launcher: LauncherConfig = LauncherConfig()
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then
-    serving: ServingConfig = ServingConfig()
+    serving: ServingConfig = Field(default_factory=ServingConfig)  # built per config: reads the env
+    # A hyperparameter sweep (``tune_<name>`` DAG); None: this pipeline has no tuning DAG.
+    tuning: TuningConfig | None = None
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 
@@ -352,6 +502,14 @@ class PipelineConfig(_Strict):
             where = "a bucket (s3://bucket[/prefix])" if value.startswith("s3") else "a folder"
             raise ValueError(f"store_url {value!r} names no location: it needs {where}")
         return value
+
+    @model_validator(mode="after")
+    def _tuning_needs_validation_split(self) -> PipelineConfig:
+        if self.tuning is not None and self.data.split.validation_fraction <= 0:
+            raise ValueError(
+                "tuning selects trials on the validation split: set data.split.validation_fraction > 0"
+            )
+        return self
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> PipelineConfig:
         """A copy with nested overrides applied (``{"training": {"epochs": 3}}``), re-validated."""

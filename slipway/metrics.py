@@ -146,6 +146,17 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Evaluation gate decisions by result (blessed, rejected, forced)",
         ("pipeline", "model", "result"),
     ),
+    # tuning sweeps
+    "slipway_tuning_trials": (
+        "gauge",
+        "Trials of the last sweep by final state (complete, pruned, failed, skipped)",
+        ("pipeline", "model", "state"),
+    ),
+    "slipway_tuning_best_value": (
+        "gauge",
+        "Validation accuracy of the last sweep's best trial",
+        ("pipeline", "model"),
+    ),
     # registry
     "slipway_registry_latest_version": ("gauge", "Highest registered model version", ("model",)),
     "slipway_registry_champion_version": ("gauge", "Version the champion alias points at", ("model",)),

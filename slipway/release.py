@@ -13,6 +13,7 @@ evaluation, the comparison that blessed the candidate is stale, so promotion fai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
@@ -21,7 +22,7 @@ from slipway.evaluation.gate import Blessing, decide
 from slipway.layout import gate_decisions_counter
 from slipway.metrics import MetricsBatch, increment_total
 from slipway.registry import AliasConflict, ModelRegistry
-from slipway.results import EvaluateResult
+from slipway.results import EvaluateResult, OptimizeResult, TrainResult
 from slipway.steps.context import RunContext
 from slipway.store import ArtifactNotFound, PreconditionFailed
 
@@ -68,6 +69,7 @@ def judge_candidate(
     blessing = decide(
         ctx.config.gate, evaluation, force_reason=force_reason, forced_by=actor if force_reason else None
     )
+    blessing = dataclasses.replace(blessing, origin=candidate_origin(ctx))
     try:
         ctx.store.put_json_if_absent(key, blessing.to_dict())
     except PreconditionFailed:  # a concurrent retry decided first: its decision stands
@@ -76,6 +78,41 @@ def judge_candidate(
     _set_gate_totals(ctx, batch)
     _write_final_report(ctx, evaluation, blessing)
     return blessing
+
+
+def candidate_origin(ctx: RunContext) -> dict[str, Any]:
+    """Where the run's candidate came from: the train step, or a sweep's best trial (with its study)."""
+    train = ctx.find_result("train", TrainResult)
+    if train is None:  # no train result (a forced gate on a bare run): origin unknown
+        return {}
+    if train.sweep is None:
+        return {"kind": "train"}
+    sweep = train.sweep
+    return {
+        "kind": "sweep",
+        "study_id": sweep.study_id,
+        "trial": sweep.trial,
+        "params": sweep.params,
+        "objective": sweep.objective,
+        "value": sweep.value,
+    }
+
+
+def served_model(ctx: RunContext, train: TrainResult) -> tuple[str, dict[str, Any] | None]:
+    """The model to register: the leaner variant when the optimize step chose it, else the float one."""
+    optimized = ctx.find_result("optimize", OptimizeResult)
+    if optimized is None:
+        return train.model_key, None
+    summary: dict[str, Any] = {
+        "kind": optimized.kind,
+        "replaces_float": optimized.replaces_float,
+        "size_ratio": optimized.size_ratio,
+        "reasons": optimized.reasons,
+        "comparison": optimized.comparison,
+        "float": optimized.float.dump(),
+        "leaner": optimized.leaner.dump(),
+    }
+    return (optimized.model_key if optimized.replaces_float else train.model_key), summary
 
 
 def _write_final_report(ctx: RunContext, evaluation: EvaluateResult, blessing: Blessing) -> None:
@@ -114,8 +151,9 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
     train = ctx.train_result()
     evaluation = ctx.evaluate_result()
     registry = ModelRegistry(ctx.store, ctx.config.model_name)
+    model_key, optimization = served_model(ctx, train)
     version = registry.register(
-        train.model_key,
+        model_key,
         metadata={
             "pipeline": ctx.config.name,
             "snapshot_key": evaluation.snapshot_key,
@@ -124,6 +162,8 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
             "test_accuracy": evaluation.candidate.accuracy,
             "judged_against_champion": evaluation.champion_version,
             "blessing": blessing.to_dict(),
+            "origin": blessing.origin,
+            "optimization": optimization,
         },
         run_id=ctx.run_id,
         actor=actor,

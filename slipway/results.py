@@ -106,6 +106,18 @@ class ValidateResult(ResultModel):
 # --------------------------------------------------------------------------- train
 
 
+class SweepOrigin(ResultModel):
+    """Which trial of which study a candidate came from (recorded in the Blessing and registry)."""
+
+    study_id: str
+    study_key: str
+    trial: int
+    params: dict[str, Any]
+    objective: str
+    value: float
+    trials: dict[str, int]
+
+
 class TrainResult(ResultModel):
     model_key: str
     model_uri: str
@@ -117,6 +129,8 @@ class TrainResult(ResultModel):
     history: dict[str, list[float]]
     training_seconds: float
     code_version: str
+    # Set when the model is a sweep's best trial (``tune-select``), not a train step's.
+    sweep: SweepOrigin | None = None
 
 
 class TrainWorkerResult(ResultModel):
@@ -212,6 +226,64 @@ class EvaluateResult(ResultModel):
         return self.champion.version if self.champion is not None else None
 
 
+# --------------------------------------------------------------------------- tuning
+
+
+class TuneTrialResult(ResultModel):
+    """One trial's record (``slipway/tuning/study.py`` owns its whole shape: curves, attempts).
+
+    Only the fields every reader relies on are fixed here; the record carries more, so extra
+    fields are allowed for this model alone.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    study_id: str
+    number: int
+    params: dict[str, Any]
+    state: str
+    value: float | None = None
+
+
+class TuneSelectResult(ResultModel):
+    """The sweep's outcome: the best trial (exported as the run's ``train`` result) and the report."""
+
+    study_id: str
+    report_key: str
+    trials: dict[str, int]
+    study_key: str | None = None
+    trial: int | None = None
+    params: dict[str, Any] | None = None
+    objective: str | None = None
+    value: float | None = None
+    model_key: str | None = None
+    report_uri: str | None = None
+    trial_states: dict[str, str] = Field(default_factory=dict)
+
+
+class LeanerFigures(ResultModel):
+    accuracy: float
+    latency_ms_per_example: float
+    latency_batch_size: int
+    size: dict[str, Any]
+
+
+class OptimizeResult(ResultModel):
+    """The leaner variant scored against the float model, and whether it replaces it in serving."""
+
+    kind: str
+    replaces_float: bool
+    checks: list[dict[str, Any]]
+    reasons: list[str]
+    model_key: str
+    float_model_key: str
+    test_rows: int
+    size_ratio: float
+    float: LeanerFigures
+    leaner: LeanerFigures
+    comparison: dict[str, Any]
+
+
 ResultT = TypeVar("ResultT", bound=ResultModel)
 
 RESULT_MODELS: dict[str, type[ResultModel]] = {
@@ -219,6 +291,9 @@ RESULT_MODELS: dict[str, type[ResultModel]] = {
     "validate": ValidateResult,
     "train": TrainResult,
     "evaluate": EvaluateResult,
+    "tune-trial": TuneTrialResult,
+    "tune-select": TuneSelectResult,
+    "optimize": OptimizeResult,
 }
 
 

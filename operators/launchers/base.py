@@ -17,6 +17,8 @@ class StepRequest:
     run_id: str
     partition: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Step-specific options (``["--trial", "3"]`` for a sweep's trial), appended as given.
+    extra_args: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
         """Arguments after ``python -m slipway``; identical for a subprocess and a pod."""
@@ -25,7 +27,7 @@ class StepRequest:
             args += ["--partition", self.partition]
         if self.overrides:
             args += ["--overrides", json.dumps(self.overrides, sort_keys=True)]
-        return args
+        return args + list(self.extra_args)
 
 
 @dataclass

@@ -82,6 +82,9 @@ class Blessing:
     policy_passed: bool = True
     champion_version: int | None = None
     policy: dict[str, Any] = field(default_factory=dict)
+    # Where the candidate came from ({"kind": "sweep", "study_id": ..., "trial": ...} for a tuning
+    # run's best trial); filled by the caller that knows the run, empty when unknown.
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def result(self) -> Literal["blessed", "rejected", "forced"]:
@@ -109,6 +112,7 @@ class Blessing:
             "decided_at": self.decided_at,
             "champion_version": self.champion_version,
             "policy": dict(self.policy),
+            "origin": dict(self.origin),
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class Blessing:
             policy_passed=bool(raw.get("policy_passed", raw["blessed"])),
             champion_version=raw.get("champion_version"),
             policy=dict(raw.get("policy", {})),
+            origin=dict(raw.get("origin") or {}),
         )
 
 

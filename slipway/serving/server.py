@@ -35,9 +35,8 @@ def prepare(
     fault_rate: float = 0.0,
 ) -> ServerSpec:
     """Resolve and verify the version; the spec every server process is started with."""
-    from slipway.config import _expand_env  # a default not read from a file is still "${VAR:-...}"
 
-    local = fetch_verified(open_store(store_url), model, ref, _expand_env(serving.cache_dir))
+    local = fetch_verified(open_store(store_url), model, ref, serving.cache_dir)
     log.info(
         "model %s version %s verified (%d files) at %s",
         model,

@@ -27,7 +27,9 @@ _LAYER_BUILDERS: dict[type, Callable[[Any], keras.layers.Layer]] = {
     DenseLayer: lambda c: keras.layers.Dense(c.units, activation=c.activation),
     DropoutLayer: lambda c: keras.layers.Dropout(c.rate),
     FlattenLayer: lambda c: keras.layers.Flatten(),
-    Conv2DLayer: lambda c: keras.layers.Conv2D(c.filters, c.kernel_size, activation=c.activation),
+    Conv2DLayer: lambda c: keras.layers.Conv2D(
+        c.filters, c.kernel_size, activation=c.activation, padding=c.padding
+    ),
     MaxPool2DLayer: lambda c: keras.layers.MaxPooling2D(c.pool_size),
 }
 

@@ -23,7 +23,7 @@ def test_no_import_errors(dagbag) -> None:
 
 
 def test_one_dag_per_pipeline(dagbag) -> None:
-    assert sorted(dagbag.dag_ids) == ["retrain_fashion_mnist"]
+    assert sorted(dagbag.dag_ids) == ["retrain_fashion_mnist", "tune_fashion_mnist"]
 
 
 def test_dag_rules(dagbag) -> None:
@@ -85,3 +85,20 @@ def test_extra_links_per_task(dagbag) -> None:
     assert all(task_links.get("Run page") == "_link_RunPageLink" for task_links in links.values()), links
     assert links["train"]["Training curves"] == "_link_TrainingCurvesLink"
     assert "Model page" in links["register"] and "Model page" in links["promote"]
+
+
+def test_tuning_dag_maps_trials_and_links_its_report(dagbag) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = dagbag.dags["tune_fashion_mnist"]
+    order = ["ingest", "validate", "study", "trial", "select", "evaluate", "gate", "optimize", "register"]
+    for upstream, downstream in itertools.pairwise(order):
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    trial = dag.get_task("trial")
+    assert trial.max_active_tis_per_dagrun == 2  # tuning.parallel
+    assert dag.get_task("select").trigger_rule == "all_done_min_one_success"
+    serialized = DagSerialization.to_dict(dag)
+    links = {
+        t["__var"]["task_id"]: t["__var"].get("_operator_extra_links") for t in serialized["dag"]["tasks"]
+    }
+    assert links["select"] == {"Tuning report": "_link_TuningReportLink", "Run page": "_link_RunPageLink"}

@@ -144,6 +144,7 @@ def test_blessing_round_trips_through_json() -> None:
         "decided_at",
         "champion_version",
         "policy",
+        "origin",
     }
     assert set(raw["checks"][0]) == {"name", "observed", "threshold", "verdict", "detail"}
 

@@ -1,0 +1,104 @@
+"""One ``tune_<pipeline>`` DAG per pipeline config with a ``tuning`` section (wiring only).
+
+ingest -> validate -> study (create or resume) -> trial x N (mapped, at most ``parallel`` at a
+time, each a launcher process or pod) -> select (best trial by validation accuracy becomes the
+candidate; runs when every trial is done and at least one succeeded) -> evaluate -> gate ->
+[optimize: leaner variant, when ``tuning.leaner.enabled``] -> register -> promote.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param
+
+from operators.pipelines import pipelines_dir
+from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
+from operators.step import SlipwayStepOperator
+from operators.tuning import SlipwayTuneSetupOperator
+from slipway.config import ConfigError, PipelineConfig, load_pipelines
+
+DOC = """
+### Tune `{model}` ({name})
+
+A sweep of {trials} trials ({parallel} at a time, sampler `{sampler}`, pruner `{pruner}`) over the
+search space in `{path}`, selected on the validation split. The best trial is evaluated and
+gated like any candidate; its Blessing and registry version name the study.
+Clearing the DAG run resumes the same study: recorded trials are not trained again.
+"""
+
+
+def build_tuning_dag(config: PipelineConfig) -> DAG:
+    tuning = config.tuning
+    assert tuning is not None
+    path = config.source_path or ""
+    with DAG(
+        dag_id=f"tune_{config.name}",
+        description=f"Hyperparameter sweep for {config.model_name}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["slipway", "tuning", config.model_name],
+        doc_md=DOC.format(
+            model=config.model_name,
+            name=config.name,
+            trials=tuning.trials,
+            parallel=tuning.parallel,
+            sampler=tuning.sampler,
+            pruner=tuning.pruner.kind,
+            path=path,
+        ),
+        default_args={
+            "owner": config.owner,
+            "retries": 2,
+            "retry_delay": timedelta(seconds=10),
+        },
+        params={
+            "partition": Param(
+                None,
+                type=["null", "string"],
+                title="Data partition",
+                description="fills {partition} in the source uri",
+            ),
+            "force_deploy": Param(False, type="boolean", title="Force deployment"),
+            "force_reason": Param("", type="string", title="Reason for forcing"),
+        },
+    ) as dag:
+        partition = "{{ params.partition or '' }}"
+        ingest = SlipwayStepOperator(task_id="ingest", step="ingest", config_path=path, partition=partition)
+        validate = SlipwayStepOperator(task_id="validate", step="validate", config_path=path)
+        study = SlipwayTuneSetupOperator(task_id="study", config_path=path)
+        trials = SlipwayStepOperator.partial(
+            task_id="trial",
+            step="tune-trial",
+            config_path=path,
+            max_active_tis_per_dagrun=tuning.parallel,
+            map_index_template="trial {{ task.step_args[1] }}",
+        ).expand(step_args=study.output)
+        select = SlipwayStepOperator(
+            task_id="select", step="tune-select", config_path=path, trigger_rule="all_done_min_one_success"
+        )
+        evaluate = SlipwayStepOperator(task_id="evaluate", step="evaluate", config_path=path)
+        gate = SlipwayGateOperator(task_id="gate", config_path=path)
+        register = SlipwayRegisterOperator(task_id="register", config_path=path)
+        promote = SlipwayPromoteOperator(task_id="promote", config_path=path, register_task_id="register")
+        ingest >> validate >> study >> trials >> select >> evaluate >> gate
+        if tuning.leaner.enabled:
+            optimize = SlipwayStepOperator(task_id="optimize", step="optimize", config_path=path)
+            gate >> optimize >> register
+        else:
+            gate >> register
+        register >> promote
+    return dag
+
+
+try:
+    _PIPELINES = load_pipelines(pipelines_dir())
+except ConfigError:
+    # retrain.py reports the bad config as its import error: one clear message, not two.
+    _PIPELINES = []
+
+for _config in _PIPELINES:
+    if _config.tuning is not None:
+        globals()[f"tune_{_config.name}"] = build_tuning_dag(_config)

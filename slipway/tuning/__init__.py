@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: search space, study records in the store, Optuna wiring, report."""

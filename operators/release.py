@@ -111,6 +111,7 @@ class SlipwayPromoteOperator(_ReleaseOperator):
         from slipway.release import promote_candidate
 
         registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
+        _check_canary(ctx)
         result = promote_candidate(ctx, batch, int(registered["version"]), actor=_actor(context))
         self.log.info(
             "champion of %s: v%s (was %s)",
@@ -119,6 +120,20 @@ class SlipwayPromoteOperator(_ReleaseOperator):
             result["previous_champion"],
         )
         return result
+
+
+def _check_canary(ctx: Any) -> None:
+    """The champion moves only after this run's canary rollout promoted (or was skipped)."""
+    from slipway.store import ArtifactNotFound
+
+    try:
+        state = ctx.store.get_json(ctx.key("canary", "rollout.json"))
+    except ArtifactNotFound:
+        return  # a DAG without a canary task
+    if state["status"] not in ("promoted", "skipped"):
+        raise AirflowFailException(
+            f"not promoting: the canary rollout is {state['status']} ({state['reason']}); champion untouched"
+        )
 
 
 def _actor(context: Any) -> str:

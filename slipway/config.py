@@ -312,7 +312,7 @@ class RolloutConfig(_Strict):
     row advance a step; passing the last step promotes.
     """
 
-    enabled: bool = True
+    enabled: bool = Field(default=False, description="false: promote without a canary (recorded)")
     steps: list[int] = Field(default=[10, 25, 50, 100], min_length=1)
     interval_s: float = Field(default=60.0, gt=0)
     step_intervals_s: list[float] = Field(default=[], description="per-step intervals (same length as steps)")
@@ -335,6 +335,7 @@ class RolloutConfig(_Strict):
     target: Literal["local", "kubernetes"] = "local"
     namespace: str = "slipway"
     route_name: str = "slipway-serving"
+    deployment_name: str = Field(default="slipway-serving", description="<name>-stable, <name>-canary")
     stable_url: str = "http://127.0.0.1:8501"
     canary_url: str = "http://127.0.0.1:8502"
 

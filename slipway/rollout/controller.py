@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from slipway.config import RolloutConfig
+from slipway.config import PipelineConfig, RolloutConfig
 from slipway.rollout import judges
 from slipway.rollout.policy import Decision, Progress, decide, interval_s
 from slipway.rollout.providers import MetricsProvider, MetricsUnavailable
@@ -97,11 +97,12 @@ class Rollout:
             if state["status"] == RUNNING:
                 log.info("resuming the rollout of v%s at step %s", candidate, state["progress"]["step"])
             return state
-        now = self.clock()
+        started = self.clock()
         info = self.target.deploy_canary(candidate)
         weight = self.policy.steps[0]
         weights = self.router.set_canary_weight(weight)
         mark = self.provider.mark()
+        now = self.clock()  # the first step starts once the canary has traffic, not before its deploy
         state = {
             "model": self.model,
             "candidate": candidate,
@@ -109,7 +110,8 @@ class Rollout:
             "status": RUNNING,
             "reason": "",
             "policy": self.policy.model_dump(),
-            "started": now,
+            "started": started,
+            "traffic_started": now,
             "finished": None,
             "canary": info,
             "progress": Progress(step=0, step_started=now).to_dict(),
@@ -229,3 +231,21 @@ def summary(state: dict[str, Any]) -> list[str]:
         f"rollout of v{state.get('candidate')}: {state.get('status', '?').upper()} - {state.get('reason')}"
     )
     return lines
+
+
+def rollout_for(config: PipelineConfig, key: str, store: ArtifactStore | None = None) -> Rollout:
+    """The rollout a pipeline config describes: provider, router and target from their factories."""
+    from slipway.rollout.providers import make_provider
+    from slipway.rollout.routers import make_router
+    from slipway.rollout.targets import make_target
+    from slipway.store import open_store
+
+    return Rollout(
+        store or open_store(config.store_url),
+        key,
+        config.rollout,
+        model=config.model_name,
+        provider=make_provider(config.rollout, config.model_name),
+        router=make_router(config.rollout),
+        target=make_target(config),
+    )

@@ -1,8 +1,7 @@
 """Prometheus provider: PromQL over the HTTP API, templated by model, variant and window.
 
-Each analysis asks for ``increase(...[W s])`` evaluated at the window's end, so stable and canary
-are compared over exactly the same seconds. A series that appears during the window (the first
-5xx of a canary) counts from its second sample on, as ``increase()`` does everywhere.
+Each analysis asks, at the window's end, for each counter's increase over the window's W seconds
+(templated by model, variant and W), so stable and canary are compared over the same seconds.
 """
 
 from __future__ import annotations
@@ -17,19 +16,25 @@ from typing import Any
 from slipway.rollout.providers import MetricsProvider, MetricsUnavailable
 from slipway.rollout.window import VariantWindow, Window
 
+# The increase of a cumulative counter between the window's two ends: now minus ``offset W``, and
+# for a series born inside the window (a canary's first 5xx) its whole value; a restarted server
+# (counter reset) counts from zero. No extrapolation: short windows stay exact.
+DELTA = (
+    "sum by ({by}) (clamp_min({metric}{{{selector}}} - {metric}{{{selector}}} offset {window}s, 0)"
+    " or ({metric}{{{selector}}} unless {metric}{{{selector}}} offset {window}s))"
+)
 QUERIES = {
-    "requests": "sum by (code) (increase(slipway_serving_requests_total{{{selector}}}[{window}s]))",
-    "latency_buckets": (
-        "sum by (le) (increase(slipway_serving_request_duration_seconds_bucket{{{selector}}}[{window}s]))"
-    ),
-    "classes": "sum by (class) (increase(slipway_serving_predictions_total{{{selector}}}[{window}s]))",
+    "requests": ("slipway_serving_requests_total", "code"),
+    "latency_buckets": ("slipway_serving_request_duration_seconds_bucket", "le"),
+    "classes": ("slipway_serving_predictions_total", "class"),
 }
-_BY = {"requests": "code", "latency_buckets": "le", "classes": "class"}
 
 
-def render(query: str, model: str, variant: str, window_s: int) -> str:
+def render(name: str, model: str, variant: str, window_s: int) -> str:
+    """The PromQL of one field (``requests``, ``latency_buckets``, ``classes``) of one variant."""
+    metric, by = QUERIES[name]
     selector = f'model="{_escape(model)}",variant="{_escape(variant)}"'
-    return query.format(selector=selector, window=window_s)
+    return DELTA.format(metric=metric, by=by, selector=selector, window=window_s)
 
 
 def _escape(value: str) -> str:
@@ -64,12 +69,12 @@ class PrometheusProvider(MetricsProvider):
         variants = {}
         for variant in ("stable", "canary"):
             fields = {}
-            for name, template in QUERIES.items():
-                promql = render(template, self.model, variant, window_s)
+            for name, (_, by) in QUERIES.items():
+                promql = render(name, self.model, variant, window_s)
                 result = self.query(promql, end)
                 raw["queries"][f"{variant}.{name}"] = {"promql": promql, "result": result}
                 fields[name] = {
-                    item["metric"].get(_BY[name], ""): float(item["value"][1])
+                    item["metric"].get(by, ""): float(item["value"][1])
                     for item in result
                     if not math.isnan(float(item["value"][1]))
                 }

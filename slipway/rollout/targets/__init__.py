@@ -37,7 +37,7 @@ def make_target(config: PipelineConfig) -> DeploymentTarget:
     if config.rollout.target == "kubernetes":
         from slipway.rollout.targets.kubernetes import KubernetesTarget
 
-        return KubernetesTarget(config.rollout.namespace, config.rollout.route_name)
+        return KubernetesTarget(config.rollout.namespace, config.rollout.deployment_name)
     from slipway.rollout.targets.local import LocalTarget
 
     return LocalTarget(

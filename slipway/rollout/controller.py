@@ -209,24 +209,28 @@ class Rollout:
         return state
 
 
+def describe(analysis: dict[str, Any]) -> str:
+    """One analysis in one line, with its numbers (for logs and the demo)."""
+    window = analysis.get("window") or {}
+    canary = window.get("canary") or {}
+    stable = window.get("stable") or {}
+    n_c = sum((canary.get("requests") or {}).values())
+    n_s = sum((stable.get("requests") or {}).values())
+    checks = ", ".join(
+        f"{c['check']}={'pass' if c['passed'] else 'FAIL' if c['passed'] is False else 'n/a'}"
+        + (f"({c['value']:.4g})" if c["value"] is not None else "")
+        for c in analysis.get("checks", [])
+    )
+    decision = analysis["decision"]
+    return (
+        f"step {analysis['step']} @ {analysis['weight']:>3} %: canary {n_c:.0f} req, stable {n_s:.0f} req;"
+        f" {checks or 'no checks'} -> {decision['action'].upper()}: {decision['reason']}"
+    )
+
+
 def summary(state: dict[str, Any]) -> list[str]:
-    """One line per analysis and one for the outcome, with the numbers (for logs and the demo)."""
-    lines = []
-    for a in state.get("analyses", []):
-        window = a.get("window") or {}
-        canary = window.get("canary") or {}
-        stable = window.get("stable") or {}
-        n_c = sum((canary.get("requests") or {}).values())
-        n_s = sum((stable.get("requests") or {}).values())
-        checks = ", ".join(
-            f"{c['check']}={'pass' if c['passed'] else 'FAIL' if c['passed'] is False else 'n/a'}"
-            + (f"({c['value']:.4g})" if c["value"] is not None else "")
-            for c in a.get("checks", [])
-        )
-        lines.append(
-            f"step {a['step']} @ {a['weight']:>3} %: canary {n_c:.0f} req, stable {n_s:.0f} req;"
-            f" {checks or 'no checks'} -> {a['decision']['action'].upper()}: {a['decision']['reason']}"
-        )
+    """One line per analysis and one for the outcome."""
+    lines = [describe(a) for a in state.get("analyses", [])]
     lines.append(
         f"rollout of v{state.get('candidate')}: {state.get('status', '?').upper()} - {state.get('reason')}"
     )

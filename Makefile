@@ -76,6 +76,7 @@ airflow: install airflow-db
 
 bench: install
 	$(PY) bench/bench_validation.py
+	$(PY) bench/bench_serving.py
 
 lint: install
 	$(VENV)/bin/ruff check .

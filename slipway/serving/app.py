@@ -105,7 +105,6 @@ class ServingApp:
 
     async def startup(self) -> None:
         loop = asyncio.get_running_loop()
-        done = asyncio.Event()
 
         def load() -> None:
             from slipway.serving.model import load as load_model
@@ -118,11 +117,8 @@ class ServingApp:
             except Exception as exc:
                 log.exception("model %s version %s failed to load", self.spec.model_name, self.spec.version)
                 self.load_error = str(exc)
-            finally:
-                loop.call_soon_threadsafe(done.set)
 
         threading.Thread(target=load, name="slipway-model-load", daemon=True).start()
-        self._loading = done
 
     def _warm_up(self, model: Any) -> None:
         """Run the forward pass at every batch size the batcher can form, before taking traffic."""
@@ -153,10 +149,6 @@ class ServingApp:
             self.spec.variant,
             list(self.spec.labels),
         )
-
-    async def wait_ready(self, timeout: float | None = None) -> bool:
-        await asyncio.wait_for(self._loading.wait(), timeout)
-        return self.ready
 
     async def shutdown(self) -> None:
         if self.batcher is not None:
@@ -196,6 +188,9 @@ class ServingApp:
                 status, body = await self._api(path, method, scope, receive)
             except RequestError as exc:
                 status, body = exc.status, error_body(exc.message)
+            except Exception as exc:  # a failing forward pass: a server fault, counted as such
+                log.exception("%s %s failed", method, path[:200])
+                status, body = 500, error_body(f"internal error: {type(exc).__name__}: {exc}")
             await _respond(send, status, body)
             self._count(status)
             if path.endswith(":predict"):

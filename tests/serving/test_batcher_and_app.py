@@ -209,3 +209,25 @@ def test_fault_injection_answers_500_only_when_switched_on() -> None:
 
     assert set(asyncio.run(scenario(0.0))) == {200}
     assert set(asyncio.run(scenario(1.0))) == {500}
+
+
+def test_a_failing_forward_pass_is_a_counted_500_and_the_server_goes_on() -> None:
+    body = orjson.dumps({"instances": [[1.0, 2.0]]})
+    calls = []
+
+    def flaky(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        if len(calls) == 1:
+            raise RuntimeError("device lost")
+        return _Blockable()(x)
+
+    async def scenario() -> None:
+        app = _app(flaky)
+        status, doc = await _call(app, "POST", "/v1/models/m:predict", body)
+        assert status == 500 and "device lost" in doc["error"]
+        assert (await _call(app, "POST", "/v1/models/m:predict", body))[0] == 200
+        _, text = await _call(app, "GET", "/metrics")
+        assert 'slipway_serving_requests_total{code="500",model="m",variant="stable",version="3"} 1.0' in text
+        await app.shutdown()
+
+    asyncio.run(scenario())

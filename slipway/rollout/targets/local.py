@@ -71,6 +71,16 @@ def stop_pid(pid: int, wait_s: float = 15.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _is_slipway_server(pid: int) -> bool:
+    import psutil
+
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return "slipway" in command and "serve" in command
+
+
 class LocalTarget(DeploymentTarget):
     def __init__(
         self,
@@ -164,7 +174,7 @@ class LocalTarget(DeploymentTarget):
 
     def remove_canary(self, info: dict[str, Any]) -> None:
         pids = set(listening_pids(self._port("canary")))
-        if info.get("pid"):
+        if info.get("pid") and _is_slipway_server(int(info["pid"])):  # the pid may be reused by now
             pids.add(int(info["pid"]))
         for pid in pids:
             stop_pid(pid)

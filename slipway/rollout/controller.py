@@ -152,8 +152,13 @@ class Rollout:
             canary_available=available,
             now=now,
         )
-        if note and available:  # stable's metrics failed: no verdict on the canary
-            decision = Decision("hold", f"inconclusive: {note}", progress, decision.weight)
+        if note and available:  # the metrics backend or stable failed: no verdict on the canary
+            if now - progress.step_started >= self.policy.insufficient_traffic_deadline_s:
+                decision = Decision("rollback", f"no metrics past the deadline: {note}", progress, 0)
+            else:
+                decision = Decision(
+                    "hold", f"inconclusive: {note}", progress, self.policy.steps[progress.step]
+                )
         elif note:
             decision = Decision(decision.action, f"{decision.reason}: {note}", decision.progress, 0)
         record = {

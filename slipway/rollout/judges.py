@@ -7,6 +7,10 @@
   stable's p99 times a ratio when the gap also exceeds a tolerance (buckets are coarse);
 * predictions: the Jensen-Shannon divergence (base 2, 0..1) between the canary's and stable's
   predicted-class distributions: a model that answers 200 OK and predicts the wrong things fails.
+
+A comparison with stable needs stable to have answered ``min_requests`` in the window too (at a
+100 % step it answers almost nothing): otherwise the relative checks say "inconclusive" (``None``)
+rather than compare against noise; the absolute ones (error increase over zero, p99 ceiling) stay.
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ def error_rate(policy: RolloutConfig, stable: VariantWindow, canary: VariantWind
     return Judgement("error_rate", not failed, increase, policy.max_error_rate_increase, detail)
 
 
+def _stable_too_small(policy: RolloutConfig, stable: VariantWindow) -> bool:
+    return stable.total < policy.min_requests
+
+
 def latency(policy: RolloutConfig, stable: VariantWindow, canary: VariantWindow) -> Judgement:
     c_p99 = quantile(0.99, canary.latency_buckets)
-    s_p99 = quantile(0.99, stable.latency_buckets)
+    s_p99 = None if _stable_too_small(policy, stable) else quantile(0.99, stable.latency_buckets)
     if c_p99 is None:
         return Judgement(
             "latency_p99", None, None, policy.max_latency_p99_s, "no canary latency observations"
@@ -90,6 +98,14 @@ def jensen_shannon(p: dict[str, float], q: dict[str, float]) -> float | None:
 
 
 def predictions(policy: RolloutConfig, stable: VariantWindow, canary: VariantWindow) -> Judgement:
+    if _stable_too_small(policy, stable):
+        return Judgement(
+            "prediction_jsd",
+            None,
+            None,
+            policy.max_prediction_jsd,
+            f"stable answered {stable.total:.0f} requests (needs {policy.min_requests}): nothing to compare with",
+        )
     divergence = jensen_shannon(canary.classes, stable.classes)
     if divergence is None:
         return Judgement("prediction_jsd", None, None, policy.max_prediction_jsd, "no predictions to compare")

@@ -130,3 +130,7 @@ def test_prediction_judge_catches_skew_with_zero_errors() -> None:
     assert by_name["prediction_jsd"].passed is False
     near = _variant(50, classes={**even, "3": 120.0})
     assert judges.predictions(POLICY, stable, near).passed is True
+    # at a 100 % step stable answers almost nothing: no comparison against 2 requests' noise
+    tiny_stable = _variant(2, classes={"1": 32.0})
+    assert judges.predictions(POLICY, tiny_stable, _variant(50, classes=even)).passed is None
+    assert judges.latency(POLICY, tiny_stable, _variant(50)).passed is True

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from operators.callbacks import PipelineMetricsCallbacks
+from operators.canary import SlipwayCanaryOperator
 from operators.params import param_defaults
 from operators.pipelines import load_pipeline_folder, pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
@@ -23,9 +24,11 @@ DOC = """
 
 {description}
 
-**Run:** ingest -> validate -> train -> evaluate -> gate -> register -> promote.
+**Run:** ingest -> validate -> train -> evaluate -> gate -> register -> canary -> promote.
 Invalid data fails *validate* (no retry) and nothing else runs. A candidate the gate rejects
 skips register and promote: the champion is untouched and the reasons are in the gate log.
+The canary (when `rollout.enabled`) shifts traffic step by step and is promoted or rolled back
+with its reasons; a rollback skips promote. `skip_canary` needs a written `skip_canary_reason`.
 
 **Config:** `{path}` - store: `{store}` - launcher: `{launcher}`.
 Trigger with the form to override epochs, batch size, learning rate or the data partition;
@@ -79,6 +82,12 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
             "force_reason": Param(
                 "", type="string", title="Reason for forcing", description="required with force"
             ),
+            "skip_canary": Param(
+                False, type="boolean", title="Skip the canary", description="promote without a rollout"
+            ),
+            "skip_canary_reason": Param(
+                "", type="string", title="Reason for skipping the canary", description="required with skip"
+            ),
         },
         render_template_as_native_obj=False,
     ) as dag:
@@ -89,8 +98,9 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
         evaluate = SlipwayStepOperator(task_id="evaluate", step="evaluate", config_path=path)
         gate = SlipwayGateOperator(task_id="gate", config_path=path)
         register = SlipwayRegisterOperator(task_id="register", config_path=path)
+        canary = SlipwayCanaryOperator(task_id="canary", config_path=path, register_task_id="register")
         promote = SlipwayPromoteOperator(task_id="promote", config_path=path, register_task_id="register")
-        ingest >> validate >> train >> evaluate >> gate >> register >> promote
+        ingest >> validate >> train >> evaluate >> gate >> register >> canary >> promote
     return dag
 
 

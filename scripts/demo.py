@@ -3,7 +3,8 @@
 The DAG runs with ``dag.test()`` in a child process on the embedded defaults (SQLite metadata DB
 in ``.airflow/``, artifact store in ``.slipway/store``, steps as local subprocesses). Its full
 log goes to ``.slipway/logs/``; the terminal gets the task transitions, the training curve, and
-the run summary built from what the steps stored.
+the run summary built from what the steps stored. Then ``scripts/canary_demo.py`` shows canary
+rollouts (each step's decision and numbers) on a local sandbox.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def main() -> int:
         )
     if code != 0:
         print(f"the run did not succeed; see {log_path}", file=sys.stderr)
-    return code
+        return code
+    # The canary rollout, shown on a local sandbox of servers, router and Prometheus.
+    return subprocess.run([sys.executable, "-m", "scripts.canary_demo"], cwd=ROOT, check=False).returncode
 
 
 if __name__ == "__main__":

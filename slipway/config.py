@@ -472,6 +472,59 @@ class ServingConfig(_Strict):
         return self
 
 
+class RolloutConfig(_Strict):
+    """The canary rollout after register (``slipway/rollout``): traffic steps, analysis, judges.
+
+    Each step sets the canary's traffic weight (percent) and is analysed every ``interval_s``
+    (or ``step_intervals_s[i]``) over the last interval's metrics. An analysis with fewer than
+    ``min_requests`` canary requests is inconclusive: the step holds, and after
+    ``insufficient_traffic_deadline_s`` at one step the canary is rolled back for insufficient
+    traffic. ``failure_limit`` failed analyses roll back; ``success_limit`` passing analyses in a
+    row advance a step; passing the last step promotes.
+    """
+
+    enabled: bool = Field(default=False, description="false: promote without a canary (recorded)")
+    steps: list[int] = Field(default=[10, 25, 50, 100], min_length=1)
+    interval_s: float = Field(default=60.0, gt=0)
+    step_intervals_s: list[float] = Field(default=[], description="per-step intervals (same length as steps)")
+    min_requests: int = Field(default=50, ge=1, description="canary requests an analysis needs")
+    insufficient_traffic_deadline_s: float = Field(default=600.0, gt=0)
+    failure_limit: int = Field(default=2, ge=1)
+    success_limit: int = Field(default=1, ge=1)
+    # judges
+    error_alpha: float = Field(default=0.01, gt=0, lt=1, description="significance of the error test")
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    max_latency_p99_s: float = Field(default=1.0, gt=0, description="absolute p99 ceiling")
+    max_latency_p99_ratio: float = Field(default=1.5, ge=1, description="canary p99 / stable p99")
+    latency_tolerance_s: float = Field(default=0.1, ge=0, description="ratio ignored below this gap")
+    max_prediction_jsd: float = Field(default=0.05, gt=0, le=1, description="Jensen-Shannon, base 2")
+    # backends
+    metrics_provider: Literal["scrape", "prometheus"] = "scrape"
+    prometheus_url: str | None = None
+    router: Literal["local", "gateway"] = "local"
+    router_url: str = "http://127.0.0.1:8500"
+    target: Literal["local", "kubernetes"] = "local"
+    namespace: str = "slipway"
+    route_name: str = "slipway-serving"
+    deployment_name: str = Field(default="slipway-serving", description="<name>-stable, <name>-canary")
+    stable_url: str = "http://127.0.0.1:8501"
+    canary_url: str = "http://127.0.0.1:8502"
+
+    @model_validator(mode="after")
+    def _steps_make_sense(self) -> RolloutConfig:
+        if any(not 0 < w <= 100 for w in self.steps) or self.steps != sorted(set(self.steps)):
+            raise ValueError(f"steps must be increasing weights in 1..100, got {self.steps}")
+        if self.step_intervals_s and len(self.step_intervals_s) != len(self.steps):
+            raise ValueError(
+                f"step_intervals_s has {len(self.step_intervals_s)} entries for {len(self.steps)} steps"
+            )
+        if any(i <= 0 for i in self.step_intervals_s):
+            raise ValueError("step_intervals_s must all be above 0")
+        if self.metrics_provider == "prometheus" and not self.prometheus_url:
+            raise ValueError("metrics_provider 'prometheus' needs prometheus_url")
+        return self
+
+
 class PipelineConfig(_Strict):
     """One retraining pipeline: one YAML file in ``dags/pipelines/``, one ``retrain_<name>`` DAG."""
 
@@ -490,6 +543,7 @@ class PipelineConfig(_Strict):
     serving: ServingConfig = Field(default_factory=ServingConfig)  # built per config: reads the env
     # A hyperparameter sweep (``tune_<name>`` DAG); None: this pipeline has no tuning DAG.
     tuning: TuningConfig | None = None
+    rollout: RolloutConfig = RolloutConfig()
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 

@@ -69,6 +69,11 @@ class RunLayout:
         return self.key(step, RESULT_FILE)
 
     @property
+    def rollout_state(self) -> str:
+        """The canary rollout's record (step, weights, analyses, decisions): what a restart resumes."""
+        return self.key("canary", "rollout.json")
+
+    @property
     def data_docs(self) -> str:
         return self.key("validate", "data_docs")
 

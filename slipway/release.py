@@ -39,6 +39,22 @@ class ChampionMoved(AliasConflict, BadInputError):
     """The champion is no longer the version the candidate was judged against: not promoted."""
 
 
+class RolloutNotPromoted(BadInputError):
+    """The run's canary rollout rolled back (or has not finished): the champion must not move."""
+
+
+def require_rollout_promoted(ctx: RunContext) -> None:
+    """The champion moves only after this run's canary rollout promoted (or was skipped)."""
+    try:
+        state = ctx.store.get_json(ctx.layout.rollout_state)
+    except ArtifactNotFound:
+        return  # a DAG without a canary task
+    if state["status"] not in ("promoted", "skipped"):
+        raise RolloutNotPromoted(
+            f"not promoting: the canary rollout is {state['status']} ({state.get('reason')}); champion untouched"
+        )
+
+
 def read_blessing(ctx: RunContext) -> Blessing:
     """The run's stored Blessing; ``StepInputMissing`` semantics when the gate has not run."""
     from slipway.errors import StepInputMissing
@@ -202,6 +218,7 @@ def promote_candidate(
     blessing = read_blessing(ctx)
     if not blessing.blessed:
         raise CandidateNotBlessed(f"refusing to promote run {ctx.run_id}: the gate did not bless it")
+    require_rollout_promoted(ctx)
     evaluation = ctx.evaluate_result()
     judged_against = evaluation.champion_version
     registry = ModelRegistry(ctx.store, ctx.config.model_name)

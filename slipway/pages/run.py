@@ -19,9 +19,6 @@ from slipway.registry import ModelRegistry
 from slipway.steps.context import RunContext
 from slipway.store import ArtifactNotFound
 
-# Where a rollout (canary) records its state under the run; the first one found is shown.
-ROLLOUT_KEYS = ("rollout/state.json", "canary/state.json")
-
 UrlFor = Callable[[str], str | None]
 
 
@@ -83,9 +80,7 @@ def load_run(ctx: RunContext) -> RunRecord:
     registry = ModelRegistry(ctx.store, ctx.config.model_name)
     mine = [v for v in registry.versions() if registry.get_version(v).run_id == ctx.run_id]
     final_report = ctx.key("gate", "report.html")
-    rollout = next(
-        (r for r in (_json(ctx, f"{ctx.prefix}/{key}") for key in ROLLOUT_KEYS) if r is not None), None
-    )
+    rollout = _json(ctx, ctx.layout.rollout_state)
     return RunRecord(
         pipeline=ctx.config.name,
         model=ctx.config.model_name,

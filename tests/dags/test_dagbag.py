@@ -38,7 +38,7 @@ def test_dag_rules(dagbag) -> None:
 
 def test_task_order(dagbag) -> None:
     dag = dagbag.dags["retrain_fashion_mnist"]
-    order = ["ingest", "validate", "train", "evaluate", "gate", "register", "promote"]
+    order = ["ingest", "validate", "train", "evaluate", "gate", "register", "canary", "promote"]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids
 
@@ -48,7 +48,8 @@ def test_params_form(dagbag) -> None:
     assert params["epochs"] == 10 and params["batch_size"] == 128
     assert params["learning_rate"] == pytest.approx(1e-3)
     assert params["force_deploy"] is False
-    for name in ("partition", "force_reason"):
+    assert params["skip_canary"] is False
+    for name in ("partition", "force_reason", "skip_canary_reason"):
         assert name in params
 
 

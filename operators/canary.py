@@ -12,6 +12,7 @@ false`` skips the rollout, recorded with the reason, and promote runs as before.
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from airflow.sdk import BaseOperator, SkipMixin
@@ -70,6 +71,7 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
                 reason=skip_reason,
             )
             self.log.warning("canary: %s", state["reason"])
+            _report(config, state, seen=0)
             return _result(state, key)
         rollout = self._rollout(config, context)
         stable = ModelRegistry(rollout.store, config.model_name).get_alias("champion")
@@ -91,6 +93,7 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
 
         seen = len(state["analyses"])
         state = rollout.analyse(state)
+        _report(load_config(self.config_path), state, seen)
         for line in summary(state)[seen:-1]:
             self.log.info("canary: %s", line)
         if state["status"] == RUNNING:
@@ -104,6 +107,17 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
                 context["ti"].xcom_push(key="return_value", value=result)
                 self.skip(ti=context["ti"], tasks=downstream)
         return result
+
+
+def _report(config: PipelineConfig, state: dict[str, Any], seen: int) -> None:
+    """Canary weight and decision totals for Prometheus; a metrics outage never fails the rollout."""
+    from slipway.rollout.reporting import report_rollout
+    from slipway.store import open_store
+
+    try:
+        report_rollout(config, open_store(config.store_url), state, seen)
+    except Exception:  # metrics are a side channel, as in slipway.metrics.emit
+        logging.getLogger(__name__).exception("could not report the rollout's metrics")
 
 
 def _result(state: dict[str, Any], key: str) -> dict[str, Any]:

@@ -50,6 +50,11 @@ def gate_decisions_counter(pipeline: str) -> str:
     return f"{pipeline}/gate_decisions"
 
 
+def rollout_decisions_counter(pipeline: str) -> str:
+    """The counter name of a pipeline's canary rollout decisions (``counter_key`` gives its key)."""
+    return f"{pipeline}/rollout_decisions"
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The keys of one run of one pipeline."""

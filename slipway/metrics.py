@@ -146,6 +146,17 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Evaluation gate decisions by result (blessed, rejected, forced)",
         ("pipeline", "model", "result"),
     ),
+    # canary rollouts
+    "slipway_canary_weight": (
+        "gauge",
+        "Share of traffic (percent) the canary of the pipeline's last rollout receives now",
+        ("pipeline", "model"),
+    ),
+    "slipway_rollout_decisions_total": (
+        "counter",
+        "Canary analysis decisions by result (advance, hold, promote, rollback, skipped)",
+        ("pipeline", "model", "result"),
+    ),
     # tuning sweeps
     "slipway_tuning_trials": (
         "gauge",

@@ -130,8 +130,9 @@ def test_metric_names_follow_conventions() -> None:
             label
             in {"pipeline", "model", "version", "variant", "step", "statistic", "result", "split", "class"}
             | {"code", "backend"}  # serving and router
+            | {"state"}  # tuning trials by state
             for label in labels
-        )
+        ), name
 
 
 def _two_reports(config: MetricsConfig) -> None:

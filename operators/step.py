@@ -1,9 +1,11 @@
 """``SlipwayStepOperator``: run one heavy step through the configured launcher.
 
-The operator resolves the run's config overrides from the Params form, hands the step to the
-launcher (local subprocess or Kubernetes), and maps the exit code: bad input fails the task at
-once without retries (retrying cannot fix data), anything else is retried as infrastructure
-trouble. The step's ``result.json`` becomes the task's XCom.
+The operator resolves the run's config (file + overrides from the Params form), hands the step
+to the local launcher with the config by value, and maps the exit code: bad input fails the task
+at once without retries (retrying cannot fix data), anything else is retried as infrastructure
+trouble. The step's ``result.json``, read from the store, becomes the task's XCom. The
+Kubernetes kinds use the provider's operators instead (``operators/launchers/kubernetes_*.py``,
+chosen by ``operators.launchers.step_operator``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,29 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from operators.launchers import StepLauncher, StepRequest, launcher_for
+from operators.launchers.base import StepLauncher, StepRequest, read_step_result
+from operators.launchers.factory import launcher_for
 from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
 from operators.params import overrides_from_params
-from slipway.config import ConfigError, PipelineConfig, load_config
+from slipway.config import ConfigError, LocalLauncherConfig, PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
+
+
+def resolve_step_config(config_path: str, context: Any, step: str) -> PipelineConfig:
+    """The run's config: the file plus the Params form's overrides; bad ones fail without retry."""
+    overrides = overrides_from_params(context["params"])
+    try:
+        return load_config(config_path).with_overrides(overrides)  # fail here, not in the pod
+    except ConfigError as exc:
+        raise AirflowFailException(f"step {step} not started (no retry): {exc}") from None
+
+
+def step_result_or_fail(config: PipelineConfig, run_id: str, step: str) -> dict[str, Any]:
+    """The result a finished step left in the store; a success without one is a broken step."""
+    result = read_step_result(config, run_id, step)
+    if result is None:
+        raise AirflowException(f"step {step} finished but left no result.json in the store for run {run_id}")
+    return result
 
 
 class SlipwayStepOperator(BaseOperator):
@@ -39,22 +59,19 @@ class SlipwayStepOperator(BaseOperator):
         self._launcher: StepLauncher | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        overrides = overrides_from_params(context["params"])
-        try:
-            config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod
-        except ConfigError as exc:
-            raise AirflowFailException(f"step {self.step} not started (no retry): {exc}") from None
+        config = resolve_step_config(self.config_path, context, self.step)
+        if not isinstance(config.launcher, LocalLauncherConfig):
+            raise AirflowFailException(
+                f"{type(self).__name__} runs local steps; launcher kind {config.launcher.kind!r} uses"
+                " the operator chosen by operators.launchers.step_operator (rebuild the DAG)"
+            )
         request = StepRequest(
-            step=self.step,
-            config_path=self.config_path,
-            run_id=context["run_id"],
-            partition=self.partition or None,
-            overrides=overrides,
+            step=self.step, config=config, run_id=context["run_id"], partition=self.partition or None
         )
         self._launcher = launcher_for(config.launcher)
         outcome = self._launcher.launch(request, self.log)
-        if outcome.exit_code == EXIT_OK and outcome.result is not None:
-            return outcome.result
+        if outcome.exit_code == EXIT_OK:
+            return step_result_or_fail(config, context["run_id"], self.step)
         reason = "\n".join(outcome.error_lines)
         self._push_partial_result(config, context)
         if outcome.exit_code == EXIT_BAD_INPUT:
@@ -63,12 +80,15 @@ class SlipwayStepOperator(BaseOperator):
 
     def _push_partial_result(self, config: PipelineConfig, context: Any) -> None:
         """A failed step may still have written its report (validate does): keep its links working."""
-        from slipway.steps.context import RunContext
+        push_partial_result(config, context, self.step)
 
-        try:
-            result = RunContext.create(config, context["run_id"]).read_result(self.step)
-        except Exception:  # nothing was written, or the store itself failed: no links then
-            return
+
+def push_partial_result(config: PipelineConfig, context: Any, step: str) -> None:
+    try:
+        result = read_step_result(config, context["run_id"], step)
+    except Exception:  # the store itself failed: no links then
+        return
+    if result is not None:
         context["ti"].xcom_push(key="return_value", value=result)
 
     def on_kill(self) -> None:

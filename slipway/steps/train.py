@@ -17,7 +17,8 @@ from slipway.data import load_snapshot
 from slipway.metrics import MetricsBatch
 from slipway.steps.context import RunContext
 from slipway.store import ArtifactNotFound
-from slipway.training.trainer import export_model, train
+from slipway.training.backend import select_backend
+from slipway.training.distributed import cluster_role
 from slipway.version import code_version
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
     if previous is not None:
         log.info("train already completed for this run and settings: reusing %s", previous["model_uri"])
         return previous
+
+    # Before anything imports Keras: the backend is fixed at its first import.
+    select_backend(config.training, num_workers=cluster_role().num_workers)
+    from slipway.training.trainer import export_model, train
 
     snapshot = load_snapshot(ctx.store, ingest["snapshot_key"])
     log.info(
@@ -89,6 +94,9 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         "history": outcome.history,
         "training_seconds": round(outcome.duration_s, 3),
         "code_version": code_version(),
+        "backend": outcome.backend,
+        "mixed_precision": outcome.mixed_precision,
+        "jit_compile": outcome.jit_compile,
     }
     ctx.write_result("train", result)
     return result

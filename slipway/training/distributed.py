@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:  # TensorFlow imports Keras, whose backend must be chosen first (training.backend)
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def cluster_role(environ: dict[str, str] | None = None) -> ClusterRole:
 
 
 def make_strategy(name: str, role: ClusterRole) -> tf.distribute.Strategy:
+    import tensorflow as tf
+
     if name == "multi_worker" or (name == "auto" and role.num_workers > 1):
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":

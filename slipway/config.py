@@ -295,7 +295,7 @@ class ResourcesConfig(_Strict):
     memory_limit: str | None = "4Gi"
 
 
-class _KubernetesLauncher(_Strict):
+class KubernetesLauncherBase(_Strict):
     """Settings shared by the Kubernetes launchers (see ``operators/launchers/kubernetes_*.py``)."""
 
     namespace: str = Field(default="slipway", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -319,13 +319,13 @@ class _KubernetesLauncher(_Strict):
     poll_interval_seconds: float = Field(default=10, gt=0)
 
 
-class KubernetesPodLauncherConfig(_KubernetesLauncher):
+class KubernetesPodLauncherConfig(KubernetesLauncherBase):
     """Every step in its own pod (``KubernetesPodOperator``, deferrable)."""
 
     kind: Literal["kubernetes"]
 
 
-class KubernetesJobLauncherConfig(_KubernetesLauncher):
+class KubernetesJobLauncherConfig(KubernetesLauncherBase):
     """Train on an Indexed Job of ``workers`` pods (``KubernetesJobOperator``, deferrable) with
     ``MultiWorkerMirroredStrategy``; the other steps run as single pods like ``kubernetes``."""
 

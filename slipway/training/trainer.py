@@ -2,7 +2,9 @@
 
 ``train`` is the whole training procedure independent of where it runs (local process, GPU pod,
 one worker of an Indexed Job): seed everything, resume from the store's checkpoint if one
-matches, fit with tf.data input, and return the model with its per-epoch curves.
+matches, fit, and return the model with its per-epoch curves. On TensorFlow it is Keras ``fit``
+on a prefetching tf.data pipeline (sharded across workers); on JAX, ``jax_loop.fit`` runs
+``steps_per_execution`` batches per compiled call (see ``training/backend.py`` for the choice).
 ``export_model`` writes the serving layout: a TF-Serving-loadable SavedModel (``saved_model.pb``,
 ``variables/``) plus the native ``model.keras`` and ``metadata.json`` in the same folder.
 """
@@ -100,16 +102,40 @@ def train(
             )
             initial_epoch, history = 0, {}
 
-    fit_data = _fit_inputs(device.backend, snapshot, settings.batch_size, settings.seed + initial_epoch)
     checkpoint = StoreCheckpoint(
         store, checkpoint_prefix, fingerprint, history=history, is_chief=role.is_chief
     )
-    if initial_epoch < settings.epochs:
-        model.fit(
-            **fit_data,
+    callbacks = [checkpoint, _LogEpochs(), *(extra_callbacks or [])]
+    if initial_epoch < settings.epochs and device.backend == "jax":
+        from slipway.training import jax_loop
+
+        has_validation = len(snapshot.validation) > 0
+        jax_loop.fit(
+            model,
+            snapshot.train.x,
+            snapshot.train.y,
+            batch_size=settings.batch_size,
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
-            callbacks=[checkpoint, _LogEpochs(), *(extra_callbacks or [])],
+            steps_per_execution=device.steps_per_execution,
+            seed=settings.seed,
+            validation_data=(snapshot.validation.x, snapshot.validation.y) if has_validation else None,
+            callbacks=callbacks,
+        )
+    elif initial_epoch < settings.epochs:
+        has_validation = len(snapshot.validation) > 0
+        seed = settings.seed + initial_epoch
+        model.fit(
+            make_dataset(snapshot.train, settings.batch_size, shuffle=True, seed=seed),
+            validation_data=(
+                make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=seed)
+                if has_validation
+                else None
+            ),
+            epochs=settings.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
             verbose=0,
         )
     return TrainingOutcome(
@@ -123,33 +149,6 @@ def train(
         mixed_precision=device.mixed_precision,
         jit_compile=device.jit_compile,
     )
-
-
-def _fit_inputs(backend: str, snapshot: Snapshot, batch_size: int, seed: int) -> dict[str, Any]:
-    """Keyword arguments of ``fit`` for the data: tf.data on TensorFlow, NumPy arrays on JAX.
-
-    On TensorFlow a prefetching tf.data pipeline overlaps input with compute (and shards across
-    workers). On JAX, Keras slices NumPy arrays straight into device buffers; going through
-    tf.data there converts every batch back to NumPy and halved the speed on the CPU.
-    """
-    has_validation = len(snapshot.validation) > 0
-    if backend == "tensorflow":
-        return {
-            "x": make_dataset(snapshot.train, batch_size, shuffle=True, seed=seed),
-            "validation_data": (
-                make_dataset(snapshot.validation, batch_size, shuffle=False, seed=seed)
-                if has_validation
-                else None
-            ),
-            "shuffle": False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
-        }
-    return {
-        "x": snapshot.train.x,
-        "y": snapshot.train.y,
-        "batch_size": batch_size,
-        "shuffle": True,  # Keras shuffles the arrays each epoch (seeded by set_random_seed)
-        "validation_data": (snapshot.validation.x, snapshot.validation.y) if has_validation else None,
-    }
 
 
 def export_model(model: keras.Model, out_dir: str | Path, metadata: dict[str, Any]) -> Path:

@@ -31,7 +31,7 @@ _TRAIN_ON_JAX = textwrap.dedent(
     cfg = parse_config({
         "name": "digits", "model_name": "digits", "store_url": "file://" + out + "/store",
         "data": {"source": {"kind": "digits"}, "input_shape": [8, 8], "num_classes": 10},
-        "training": {"epochs": 3, "batch_size": 32, "backend": "jax", "steps_per_execution": 4},
+        "training": {"epochs": 4, "batch_size": 32, "backend": "jax", "steps_per_execution": 4},
     })
     assert select_backend(cfg.training) == "jax"
     from sklearn.datasets import load_digits
@@ -93,3 +93,66 @@ def test_jax_with_a_tf_distribute_strategy_is_refused_at_parse_time() -> None:
     }
     with pytest.raises(ConfigError, match=r"tf\.distribute"):
         parse_config(raw)
+
+
+_RESUME_ON_JAX = textwrap.dedent(
+    """
+    import json, sys
+    from slipway.config import parse_config
+    from slipway.store import open_store
+    from slipway.training.backend import select_backend
+
+    out = sys.argv[1]
+    cfg = parse_config({
+        "name": "digits", "model_name": "digits", "store_url": "file://" + out + "/store",
+        "data": {"source": {"kind": "digits"}, "input_shape": [8, 8], "num_classes": 10},
+        "training": {"epochs": 4, "batch_size": 32, "backend": "jax", "steps_per_execution": 8},
+    })
+    select_backend(cfg.training)
+    import keras
+    from sklearn.datasets import load_digits
+    from slipway.data.dataset import Snapshot, Split
+    from slipway.training.trainer import train
+    d = load_digits()
+    x = (d.images / 16).astype("float32"); y = d.target.astype("int64")
+    snap = Snapshot(train=Split(x[:1200], y[:1200]), validation=Split(x[1200:1400], y[1200:1400]),
+                    test=Split(x[1400:], y[1400:]))
+
+    class Preempted(Exception):
+        pass
+
+    class PreemptAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 2:
+                raise Preempted
+
+    store = open_store(cfg.store_url)
+    try:
+        train(cfg, snap, store=store, checkpoint_prefix="ckpt", fingerprint="f",
+              extra_callbacks=[PreemptAfter()])
+    except Preempted:
+        pass
+    resumed = train(cfg, snap, store=store, checkpoint_prefix="ckpt", fingerprint="f")
+    print(json.dumps({"resumed_from": resumed.resumed_from_epoch, "history": resumed.history}))
+    """
+)
+
+
+def test_jax_loop_checkpoints_and_resumes_with_continuous_curves(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", _RESUME_ON_JAX, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["resumed_from"] == 2
+    history = report["history"]
+    assert len(history["loss"]) == 4 and len(history["val_accuracy"]) == 4
+    assert history["loss"][-1] < history["loss"][0]  # one model trained across the preemption
+    assert history["val_accuracy"][-1] > 0.8

@@ -18,7 +18,7 @@ from slipway.metrics import MetricsBatch
 from slipway.steps.context import RunContext
 from slipway.store import ArtifactNotFound
 from slipway.training.backend import select_backend
-from slipway.training.distributed import cluster_role
+from slipway.training.distributed import cluster_role, ensure_tf_config
 from slipway.version import code_version
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         return previous
 
     # Before anything imports Keras: the backend is fixed at its first import.
-    select_backend(config.training, num_workers=cluster_role().num_workers)
+    ensure_tf_config()  # a pod of an Indexed Job derives it from JOB_COMPLETION_INDEX
+    role = cluster_role()
+    select_backend(config.training, num_workers=role.num_workers)
     from slipway.training.trainer import export_model, train
 
     snapshot = load_snapshot(ctx.store, ingest["snapshot_key"])
@@ -54,9 +56,14 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         checkpoint_prefix=ctx.key("train", "checkpoint"),
         fingerprint=fingerprint,
     )
+    checksum = weights_checksum(outcome.model)
+    log.info("worker %d/%d trained weights checksum %s", role.task_index, role.num_workers, checksum)
     if not outcome.is_chief:
-        # Only the chief writes the model and the result; a worker is done when fit returns.
-        return {"role": "worker", "epochs_completed": outcome.epochs_completed}
+        # Only the chief writes the model and the result. Exporting runs collective ops under
+        # MultiWorkerMirroredStrategy, so a worker exports too, in step, into a throwaway folder.
+        with tempfile.TemporaryDirectory() as tmp:
+            export_model(outcome.model, Path(tmp) / "model", {})
+        return {"role": "worker", "epochs_completed": outcome.epochs_completed, "weights_checksum": checksum}
 
     model_prefix = ctx.key("train", "model")
     metadata = {
@@ -95,6 +102,8 @@ def run(ctx: RunContext, batch: MetricsBatch) -> dict[str, Any]:
         "training_seconds": round(outcome.duration_s, 3),
         "code_version": code_version(),
         "backend": outcome.backend,
+        "workers": role.num_workers,
+        "weights_checksum": checksum,
         "mixed_precision": outcome.mixed_precision,
         "jit_compile": outcome.jit_compile,
     }
@@ -108,3 +117,15 @@ def _previous_result(ctx: RunContext, fingerprint: str) -> dict[str, Any] | None
     except ArtifactNotFound:
         return None
     return previous if previous.get("config_fingerprint") == fingerprint else None
+
+
+def weights_checksum(model: Any) -> str:
+    """Hash of the trained weights: workers that trained one model together agree on it."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]

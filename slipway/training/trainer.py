@@ -2,9 +2,9 @@
 
 ``train`` is the whole training procedure independent of where it runs (local process, GPU pod,
 one worker of an Indexed Job): seed everything, resume from the store's checkpoint if one
-matches, fit, and return the model with its per-epoch curves. On TensorFlow it is Keras ``fit``
-on a prefetching tf.data pipeline (sharded across workers); on JAX, ``jax_loop.fit`` runs
-``steps_per_execution`` batches per compiled call (see ``training/backend.py`` for the choice).
+matches, fit, and return the model with its per-epoch curves. On TensorFlow, Keras ``fit`` on a
+prefetching tf.data pipeline (sharded across workers); on JAX, ``fit`` on the NumPy arrays (see
+``training/backend.py`` for the choice of backend).
 ``export_model`` writes the serving layout: a TF-Serving-loadable SavedModel (``saved_model.pb``,
 ``variables/``) plus the native ``model.keras`` and ``metadata.json`` in the same folder.
 """
@@ -26,7 +26,7 @@ from slipway.data.dataset import Snapshot
 from slipway.store import ArtifactStore
 from slipway.training.backend import device_settings
 from slipway.training.checkpoint import StoreCheckpoint, load_checkpoint
-from slipway.training.distributed import cluster_role, make_strategy
+from slipway.training.distributed import cluster_role, make_strategy, patch_keras_multi_worker_logs
 from slipway.training.input import make_dataset
 from slipway.training.models import build_model
 
@@ -82,12 +82,9 @@ def train(
     )
     started = time.monotonic()
 
-    if device.backend == "tensorflow":
-        strategy = make_strategy(settings.strategy, role)
-        scope = strategy.scope()
-    else:
-        scope = contextlib.nullcontext()  # one JAX process, one device: no tf.distribute
-    with scope:
+    # One JAX process uses one device: tf.distribute strategies are TensorFlow's only.
+    strategy = make_strategy(settings.strategy, role) if device.backend == "tensorflow" else None
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         resume = load_checkpoint(store, checkpoint_prefix, fingerprint)
         if resume is not None:
             model, initial_epoch, history = resume.model, resume.epoch, resume.history
@@ -98,7 +95,8 @@ def train(
                 config.data.num_classes,
                 policy=device.policy,
                 jit_compile=device.jit_compile,
-                steps_per_execution=device.steps_per_execution,
+                # Keras 3.15's multi-step loop fails on a multi-worker distributed iterator.
+                steps_per_execution=device.steps_per_execution if role.num_workers == 1 else 1,
             )
             initial_epoch, history = 0, {}
 
@@ -107,37 +105,43 @@ def train(
     )
     callbacks = [checkpoint, _LogEpochs(), *(extra_callbacks or [])]
     if initial_epoch < settings.epochs and device.backend == "jax":
-        from slipway.training import jax_loop
-
+        # On JAX, Keras slices NumPy arrays straight into device buffers; going through tf.data
+        # converts every batch back to NumPy and halved the speed on the CPU.
         has_validation = len(snapshot.validation) > 0
-        jax_loop.fit(
-            model,
+        model.fit(
             snapshot.train.x,
             snapshot.train.y,
             batch_size=settings.batch_size,
-            epochs=settings.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_execution=device.steps_per_execution,
-            seed=settings.seed,
             validation_data=(snapshot.validation.x, snapshot.validation.y) if has_validation else None,
-            callbacks=callbacks,
-        )
-    elif initial_epoch < settings.epochs:
-        has_validation = len(snapshot.validation) > 0
-        seed = settings.seed + initial_epoch
-        model.fit(
-            make_dataset(snapshot.train, settings.batch_size, shuffle=True, seed=seed),
-            validation_data=(
-                make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=seed)
-                if has_validation
-                else None
-            ),
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
-            shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
+            shuffle=True,  # Keras shuffles the arrays each epoch (seeded by set_random_seed)
             verbose=0,
         )
+    elif initial_epoch < settings.epochs and strategy is not None:
+        has_validation = len(snapshot.validation) > 0
+        seed = settings.seed + initial_epoch
+        if role.num_workers > 1:
+            # Keras 3.15's TF trainer peeks one distributed batch to build the model and fails on
+            # MultiWorkerMirroredStrategy's PerReplica values; the model is already built under
+            # the strategy, so skip the peek: Keras then takes the strategy from the scope.
+            model._distribute_strategy = None
+            patch_keras_multi_worker_logs()
+        with strategy.scope():
+            model.fit(
+                make_dataset(snapshot.train, settings.batch_size, shuffle=True, seed=seed),
+                validation_data=(
+                    make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=seed)
+                    if has_validation
+                    else None
+                ),
+                epochs=settings.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
+                verbose=0,
+            )
     return TrainingOutcome(
         model=model,
         history=checkpoint.history,

@@ -1,4 +1,5 @@
-"""Keras backend choice: JAX-trained models export a SavedModel that TensorFlow serves identically."""
+"""Keras backend choice: JAX-trained models export a SavedModel that TensorFlow serves identically,
+and training on JAX checkpoints and resumes like on TensorFlow."""
 
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ _RESUME_ON_JAX = textwrap.dedent(
 )
 
 
-def test_jax_loop_checkpoints_and_resumes_with_continuous_curves(tmp_path: Path) -> None:
+def test_jax_training_checkpoints_and_resumes_with_continuous_curves(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(

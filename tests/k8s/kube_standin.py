@@ -148,7 +148,10 @@ class KubeStandIn:
         m = re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs(?:/([^/]+))?(?:/status)?", path)
         if m:
             namespace, name = m.groups()
-            return self._crud(self.jobs, "Job", "batch/v1", method, namespace, name, body)
+            answer = self._crud(self.jobs, "Job", "batch/v1", method, namespace, name, body)
+            if method == "POST" and answer[0] == 201:
+                self._start_job_pods(namespace, answer[1])
+            return answer
         return 404, _status(404, f"no route {method} {path}"), "application/json"
 
     def _crud(self, table, kind, api_version, method, namespace, name, body) -> tuple[int, Any, str]:
@@ -185,6 +188,19 @@ class KubeStandIn:
         return {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
 
     # ------------------------------------------------------------------ pod behaviours
+
+    def _start_job_pods(self, namespace: str, job: dict[str, Any]) -> None:
+        """The Job controller's part: one pod per completion index, from the template."""
+        template = job["spec"]["template"]
+        name = job["metadata"]["name"]
+        for index in range(int(job["spec"].get("parallelism") or 1)):
+            meta = copy.deepcopy(template.get("metadata") or {})
+            meta["name"] = f"{name}-{index}-{uuid.uuid4().hex[:5]}"
+            meta.setdefault("labels", {}).update(
+                {"job-name": name, "batch.kubernetes.io/job-completion-index": str(index)}
+            )
+            spec = {**copy.deepcopy(template["spec"]), "hostname": f"{name}-{index}"}
+            self._create_pod(namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 
     def _create_pod(self, namespace: str, body: dict[str, Any]) -> tuple[int, Any, str]:
         status, pod, ctype = self._crud(self.pods, "Pod", "v1", "POST", namespace, None, body)

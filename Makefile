@@ -27,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench
+.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench image-locks
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -76,6 +76,11 @@ airflow: install airflow-db
 
 bench: install
 	$(PY) bench/bench_validation.py
+	$(PY) bench/bench_training.py
+
+# One lock per image (docker/locks/), each a subset of requirements.txt; run after `make lock`.
+image-locks: venv
+	$(PY) -m scripts.image_locks
 
 lint: install
 	$(VENV)/bin/ruff check .

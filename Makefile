@@ -27,7 +27,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench image-locks
+.PHONY: demo test install apt venv airflow-db airflow lint lock clean bench image-locks tools
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -36,7 +36,7 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-install: apt venv
+install: apt venv tools
 
 apt: $(STAMPS)/apt
 $(STAMPS)/apt:
@@ -77,6 +77,15 @@ airflow: install airflow-db
 bench: install
 	$(PY) bench/bench_validation.py
 	$(PY) bench/bench_training.py
+
+# Tools that cannot share the main lock (checkov pins its own boto3, networkx...): own venv.
+TOOLS_VENV := $(ROOT)/.tools-venv
+tools: $(STAMPS)/tools
+$(STAMPS)/tools:
+	@mkdir -p $(STAMPS)
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q checkov==3.3.30
+	@touch $@
 
 # One lock per image (docker/locks/), each a subset of requirements.txt; run after `make lock`.
 image-locks: venv

@@ -34,7 +34,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test install apt venv airflow-db airflow lint static lock clean bench vendor-check monitor
+.PHONY: demo test install apt venv airflow-db airflow lint static lock clean bench vendor-check monitor image-locks tools
 
 demo: install airflow-db
 	$(PY) -m scripts.demo
@@ -43,7 +43,7 @@ test: install
 	$(MAKE) --no-print-directory static
 	$(PY) -m pytest -q
 
-install: apt venv
+install: apt venv tools
 
 apt: $(STAMPS)/apt
 $(STAMPS)/apt:
@@ -88,10 +88,24 @@ monitor: install
 bench: install
 	$(PY) bench/bench_validation.py
 	$(PY) bench/bench_serving.py
+	$(PY) bench/bench_training.py
 
 # The vendored Data Docs assets equal their npm tarballs (needs npm and the registry).
 vendor-check: install
 	$(PY) -m scripts.vendor_assets
+
+# Tools that cannot share the main lock (checkov pins its own boto3, networkx...): own venv.
+TOOLS_VENV := $(ROOT)/.tools-venv
+tools: $(STAMPS)/tools
+$(STAMPS)/tools:
+	@mkdir -p $(STAMPS)
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q checkov==3.3.30
+	@touch $@
+
+# One lock per image (docker/locks/), each a subset of requirements.txt; run after `make lock`.
+image-locks: venv
+	$(PY) -m scripts.image_locks
 
 lint: install
 	$(MAKE) --no-print-directory static

@@ -13,10 +13,10 @@ from airflow.sdk import DAG, Param
 
 from operators.callbacks import PipelineMetricsCallbacks
 from operators.canary import SlipwayCanaryOperator
+from operators.launchers import step_operator
 from operators.params import param_defaults
 from operators.pipelines import load_pipeline_folder, pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
-from operators.step import SlipwayStepOperator
 from slipway.config import ConfigError, PipelineConfig
 
 DOC = """
@@ -92,10 +92,12 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
         render_template_as_native_obj=False,
     ) as dag:
         partition = "{{ params.partition or '' }}"
-        ingest = SlipwayStepOperator(task_id="ingest", step="ingest", config_path=path, partition=partition)
-        validate = SlipwayStepOperator(task_id="validate", step="validate", config_path=path)
-        train = SlipwayStepOperator(task_id="train", step="train", config_path=path)
-        evaluate = SlipwayStepOperator(task_id="evaluate", step="evaluate", config_path=path)
+        # launcher.kind picks the operator: local subprocess, KubernetesPodOperator or, for
+        # multi-worker training, KubernetesJobOperator (operators/launchers/factory.py).
+        ingest = step_operator(task_id="ingest", step="ingest", config=config, partition=partition)
+        validate = step_operator(task_id="validate", step="validate", config=config)
+        train = step_operator(task_id="train", step="train", config=config)
+        evaluate = step_operator(task_id="evaluate", step="evaluate", config=config)
         gate = SlipwayGateOperator(task_id="gate", config_path=path)
         register = SlipwayRegisterOperator(task_id="register", config_path=path)
         canary = SlipwayCanaryOperator(task_id="canary", config_path=path, register_task_id="register")

@@ -1,10 +1,12 @@
-"""``SlipwayStepOperator``: run one heavy step through the configured launcher.
+"""``SlipwayStepOperator``: run one heavy step through the local launcher.
 
-The operator resolves the run's config overrides from the Params form, hands the step to the
-launcher (local subprocess or Kubernetes), and maps the exit code with ``operators.errors``: bad
+The operator resolves the run's config (file + overrides from the Params form), hands the step
+to the launcher with the config by value, and maps the exit code with ``operators.errors``: bad
 input fails the task at once without retries (retrying cannot fix data), anything else is retried
-as infrastructure trouble. The step's result, parsed by its model (``slipway.results``), becomes
-the task's XCom.
+as infrastructure trouble. The step's ``result.json``, read from the store and parsed by its model
+(``slipway.results``), becomes the task's XCom. The Kubernetes kinds use the provider's operators
+instead (``operators/launchers/kubernetes_*.py``, chosen by ``operators.launchers.step_operator``),
+which share the helpers below.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException
 
 from operators.errors import airflow_errors, for_exit_code
-from operators.launchers import StepLauncher, StepRequest, launcher_for
+from operators.launchers.base import StepLauncher, StepRequest, read_step_result
+from operators.launchers.factory import launcher_for
 from operators.links import (
     DataDocsLink,
     EvaluationReportLink,
@@ -23,9 +27,40 @@ from operators.links import (
     TuningReportLink,
 )
 from operators.params import overrides_from_params
-from slipway.config import PipelineConfig, load_config
-from slipway.errors import EXIT_OK
-from slipway.results import model_for, parse_result
+from slipway.config import LocalLauncherConfig, PipelineConfig, load_config
+from slipway.errors import EXIT_OK, BadInputError
+from slipway.results import parse_result
+
+
+def resolve_step_config(config_path: str, context: Any, step: str) -> PipelineConfig:
+    """The run's config: the file plus the Params form's overrides; bad ones fail without retry."""
+    with airflow_errors(f"step {step} not started"):  # fail here, not in the pod
+        overrides = overrides_from_params(context["params"])
+        return load_config(config_path).with_overrides(overrides)
+
+
+def step_result_or_fail(config: PipelineConfig, run_id: str, step: str) -> dict[str, Any]:
+    """The result a finished step left in the store, parsed by its model.
+
+    A success without a result is a broken step or store (retried); a result that breaks its
+    contract is bad input (not retried).
+    """
+    raw = read_step_result(config, run_id, step)
+    if raw is None:
+        raise AirflowException(f"step {step} finished but left no result.json in the store for run {run_id}")
+    with airflow_errors(f"step {step}"):
+        return parse_result(step, raw, where=f"the {step} step's result.json").dump()
+
+
+def push_partial_result(config: PipelineConfig, context: Any, step: str) -> None:
+    """A failed step may still have written its report (validate does): keep its links working."""
+    try:
+        raw = read_step_result(config, context["run_id"], step)
+        result = parse_result(step, raw).dump() if raw is not None else None
+    except Exception:  # the store failed, or a half-written result: no links then
+        return
+    if result is not None:
+        context["ti"].xcom_push(key="return_value", value=result)
 
 
 class SlipwayStepOperator(BaseOperator):
@@ -60,38 +95,26 @@ class SlipwayStepOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         what = f"step {self.step}"
+        config = resolve_step_config(self.config_path, context, self.step)
         with airflow_errors(what):
-            overrides = overrides_from_params(context["params"])
-            config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod
+            if not isinstance(config.launcher, LocalLauncherConfig):
+                raise BadInputError(
+                    f"{type(self).__name__} runs local steps; launcher kind {config.launcher.kind!r} uses"
+                    " the operator chosen by operators.launchers.step_operator (rebuild the DAG)"
+                )
+            self._launcher = launcher_for(config.launcher)
         request = StepRequest(
             step=self.step,
-            config_path=self.config_path,
+            config=config,
             run_id=context["run_id"],
             partition=self.partition or None,
-            overrides=overrides,
             extra_args=tuple(str(a) for a in self.step_args),
         )
-        with airflow_errors(what):
-            self._launcher = launcher_for(config.launcher)
         outcome = self._launcher.launch(request, self.log)
-        if outcome.exit_code == EXIT_OK and outcome.result is not None:
-            with airflow_errors(what):  # a result that breaks its contract is not retried
-                return parse_result(self.step, outcome.result, where=f"the {self.step} step's output").dump()
-        reason = "\n".join(outcome.error_lines)
-        self._push_partial_result(config, context)
         if outcome.exit_code == EXIT_OK:
-            reason = f"it exited 0 but reported no result\n{reason}"
-        raise for_exit_code(outcome.exit_code, what, reason)
-
-    def _push_partial_result(self, config: PipelineConfig, context: Any) -> None:
-        """A failed step may still have written its report (validate does): keep its links working."""
-        from slipway.steps.context import RunContext
-
-        try:
-            result = RunContext.create(config, context["run_id"]).read_result(self.step, model_for(self.step))
-        except Exception:  # nothing was written, or the store itself failed: no links then
-            return
-        context["ti"].xcom_push(key="return_value", value=result.dump())
+            return step_result_or_fail(config, context["run_id"], self.step)
+        push_partial_result(config, context, self.step)
+        raise for_exit_code(outcome.exit_code, what, "\n".join(outcome.error_lines))
 
     def on_kill(self) -> None:
         if self._launcher is not None:

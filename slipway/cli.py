@@ -6,10 +6,12 @@ commands built from ``STEPS``; ``summary``, ``history``, ``serve`` and ``route``
 are imported inside each command's run function, so ``slipway ingest`` never loads TensorFlow and
 ``slipway route`` never loads it either.
 
-Every step takes the same arguments (``--config``, ``--run-id``, optional ``--partition`` and
-``--overrides``), reads its inputs from the store under the run's prefix, writes its outputs and
-``result.json`` there, and prints the result as the last line of output (``SLIPWAY_RESULT {...}``)
-so a launcher can show it without a store round trip. Exit codes: see ``slipway/errors.py``.
+Every step takes the same arguments (the config as ``--config FILE`` or by value as
+``--config-json JSON``, ``--run-id``, optional ``--partition`` and ``--overrides``), reads its
+inputs from the store under the run's prefix, writes its outputs and ``result.json`` there, and
+prints the result as the last line of output (``SLIPWAY_RESULT {...}``) for a human reading the
+log. Launchers pass the config by value - a pod has no access to the worker's files - and read
+the result back from the store, never from the output. Exit codes: see ``slipway/errors.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slipway.config import ConfigError, load_config
+from slipway.config import ConfigError, PipelineConfig, load_config, parse_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInputError, StepInputMissing
 from slipway.results import ResultModel
 
@@ -59,7 +61,9 @@ class Command:
 
 
 def _step_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="pipeline YAML file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="pipeline YAML file")
+    source.add_argument("--config-json", help="the resolved pipeline config as JSON (what launchers pass)")
     p.add_argument("--run-id", required=True, help="run identifier (Airflow run_id)")
     p.add_argument("--partition", default=None, help="data partition, fills {partition} in the source uri")
     p.add_argument(
@@ -166,19 +170,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_from_json(text: str) -> PipelineConfig:
+    """The config a launcher passed by value (already resolved: env expanded, overrides applied)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json is not valid JSON: {exc}") from None
+    origin = raw.get("source_path") if isinstance(raw, dict) else None
+    return parse_config(raw, origin or "<--config-json>")
+
+
 def run_step(
     step: str,
-    config_path: str,
+    config_path: str | None,
     run_id: str,
     partition: str | None,
     overrides: dict[str, Any] | None,
     options: dict[str, Any] | None = None,
+    config_json: str | None = None,
 ) -> ResultModel:
     """Load config, build the run context, run the step, emit its health metrics."""
     from slipway import metrics
     from slipway.steps.context import RunContext
 
-    config = load_config(config_path).with_overrides(overrides)
+    if config_json is not None:
+        config = config_from_json(config_json).with_overrides(overrides)
+    elif config_path is not None:
+        config = load_config(config_path).with_overrides(overrides)
+    else:
+        raise ConfigError("give the pipeline config as --config FILE or --config-json JSON")
     ctx = RunContext.create(config, run_id, partition=partition)
     module_name, func_name = STEPS[step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
@@ -198,7 +218,9 @@ def _run_step(step: str, args: argparse.Namespace) -> int:
     try:
         overrides = parse_overrides(args.overrides)
         options = {name: getattr(args, name) for name in STEP_OPTIONS.get(step, {})}
-        result = run_step(step, args.config, args.run_id, args.partition, overrides, options)
+        result = run_step(
+            step, args.config, args.run_id, args.partition, overrides, options, config_json=args.config_json
+        )
     except BadInputError as exc:  # ConfigError, DataError, a failed data gate, ...
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

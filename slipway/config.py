@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from slipway.errors import BadInputError
 
@@ -230,6 +239,22 @@ class TrainingConfig(_Strict):
     seed: int = 42
     # Distribution strategy: 'auto' picks MultiWorkerMirrored when TF_CONFIG names several workers.
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
+    # Speed switches (see slipway/training/backend.py and bench/bench_training.py). 'auto' means:
+    # Keras on TensorFlow when a GPU is visible (the GPU image's CUDA stack), JAX on a CPU (about
+    # twice TensorFlow's speed for this model); mixed float16 and XLA only with a GPU (XLA made
+    # TensorFlow 3x slower on the CPU).
+    backend: Literal["auto", "tensorflow", "jax"] = "auto"
+    steps_per_execution: int = Field(default=16, ge=1, description="train steps per device call")
+    mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = "auto"
+    jit_compile: Literal["auto", "on", "off"] = "auto"
+
+    @model_validator(mode="after")
+    def _strategy_needs_tensorflow(self) -> TrainingConfig:
+        if self.backend == "jax" and self.strategy in ("mirrored", "multi_worker"):
+            raise ValueError(
+                f"strategy {self.strategy!r} is TensorFlow's (tf.distribute): use backend tensorflow or auto"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- tuning
@@ -402,17 +427,82 @@ class GateConfig(_Strict):
 # --------------------------------------------------------------------------- infrastructure
 
 
-class LauncherConfig(_Strict):
-    """How steps run: ``local`` subprocess (embedded default) or ``kubernetes`` pods."""
+class LocalLauncherConfig(_Strict):
+    """Embedded default: each step is a subprocess of the Airflow worker."""
 
-    kind: Literal["local", "kubernetes"] = "local"
+    kind: Literal["local"] = "local"
     python: str | None = Field(default=None, description="interpreter for local steps; default: current")
-    # Kubernetes settings (used when kind == kubernetes).
-    namespace: str = "slipway"
-    image: str = "slipway:latest"
-    gpus: int = Field(default=0, ge=0)
-    workers: int = Field(default=1, ge=1, description=">1 runs multi-worker training on an Indexed Job")
+
+
+class TolerationConfig(_Strict):
+    """A Kubernetes toleration (``kubectl explain pod.spec.tolerations``)."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class ResourcesConfig(_Strict):
+    """CPU / memory of one step container, in Kubernetes quantities (``500m``, ``4Gi``)."""
+
+    cpu_request: str = "1"
+    memory_request: str = "2Gi"
+    cpu_limit: str | None = "2"
+    memory_limit: str | None = "4Gi"
+
+
+class KubernetesLauncherBase(_Strict):
+    """Settings shared by the Kubernetes launchers (see ``operators/launchers/kubernetes_*.py``)."""
+
+    namespace: str = Field(default="slipway", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    image: str = "slipway-step:latest"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_secrets: list[str] = Field(default_factory=list)
     service_account: str = "slipway-step"
+    # GPUs per training pod (nvidia.com/gpu limit); validate and evaluate never ask for one.
+    gpus: int = Field(default=0, ge=0)
+    resources: ResourcesConfig = ResourcesConfig()
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[TolerationConfig] = Field(default_factory=list)
+    priority_class: str | None = None
+    # Plain env for every step pod (e.g. AWS_ENDPOINT_URL) and Secrets loaded as env (S3 keys).
+    env: dict[str, str] = Field(default_factory=dict)
+    env_from_secrets: list[str] = Field(default_factory=list)
+    kubernetes_conn_id: str | None = Field(default=None, description="Airflow connection; None: in-cluster")
+    config_file: str | None = Field(default=None, description="kubeconfig path when not in-cluster")
+    startup_timeout_seconds: int = Field(default=600, gt=0)
+    schedule_timeout_seconds: int = Field(default=600, gt=0)
+    poll_interval_seconds: float = Field(default=10, gt=0)
+
+
+class KubernetesPodLauncherConfig(KubernetesLauncherBase):
+    """Every step in its own pod (``KubernetesPodOperator``, deferrable)."""
+
+    kind: Literal["kubernetes"]
+
+
+class KubernetesJobLauncherConfig(KubernetesLauncherBase):
+    """Train on an Indexed Job of ``workers`` pods (``KubernetesJobOperator``, deferrable) with
+    ``MultiWorkerMirroredStrategy``; the other steps run as single pods like ``kubernetes``."""
+
+    kind: Literal["kubernetes_job"]
+    workers: int = Field(default=2, ge=1, le=64)
+    port: int = Field(default=2222, gt=0, lt=65536, description="tf.distribute port on every worker")
+
+
+def _launcher_kind(value: Any) -> str:
+    kind = value.get("kind", "local") if isinstance(value, dict) else getattr(value, "kind", "local")
+    return str(kind)
+
+
+# One class per kind; an unknown kind fails when the config is parsed, not when a step starts.
+LauncherConfig = Annotated[
+    Annotated[LocalLauncherConfig, Tag("local")]
+    | Annotated[KubernetesPodLauncherConfig, Tag("kubernetes")]
+    | Annotated[KubernetesJobLauncherConfig, Tag("kubernetes_job")],
+    Discriminator(_launcher_kind),
+]
 
 
 class MetricsConfig(_Strict):
@@ -538,7 +628,7 @@ class PipelineConfig(_Strict):
     validation: ValidationConfig = ValidationConfig()
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
-    launcher: LauncherConfig = LauncherConfig()
+    launcher: LauncherConfig = LocalLauncherConfig()
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then
     serving: ServingConfig = Field(default_factory=ServingConfig)  # built per config: reads the env
     # A hyperparameter sweep (``tune_<name>`` DAG); None: this pipeline has no tuning DAG.
@@ -562,6 +652,15 @@ class PipelineConfig(_Strict):
         if self.tuning is not None and self.data.split.validation_fraction <= 0:
             raise ValueError(
                 "tuning selects trials on the validation split: set data.split.validation_fraction > 0"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _multi_worker_needs_tensorflow(self) -> PipelineConfig:
+        if isinstance(self.launcher, KubernetesJobLauncherConfig) and self.training.backend == "jax":
+            raise ValueError(
+                "launcher kind kubernetes_job trains with tf.distribute: training.backend must be"
+                " tensorflow or auto, not jax"
             )
         return self
 

@@ -131,6 +131,12 @@ class TrainResult(ResultModel):
     code_version: str
     # Set when the model is a sweep's best trial (``tune-select``), not a train step's.
     sweep: SweepOrigin | None = None
+    # How it was trained (``slipway/training/backend.py``); absent for a sweep's exported trial.
+    backend: str | None = None
+    workers: int = 1
+    weights_checksum: str | None = None
+    mixed_precision: str | None = None
+    jit_compile: bool | None = None
 
 
 class TrainWorkerResult(ResultModel):
@@ -138,6 +144,8 @@ class TrainWorkerResult(ResultModel):
 
     role: Literal["worker"] = "worker"
     epochs_completed: int
+    # Hash of the trained weights: equal to the chief's when the workers trained one model.
+    weights_checksum: str | None = None
 
 
 # --------------------------------------------------------------------------- evaluate

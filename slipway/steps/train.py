@@ -20,7 +20,8 @@ from slipway.data import load_snapshot
 from slipway.metrics import MetricsBatch
 from slipway.results import ResultContractError, TrainResult, TrainWorkerResult
 from slipway.steps.context import RunContext
-from slipway.training.trainer import export_model, train
+from slipway.training.backend import select_backend
+from slipway.training.distributed import cluster_role, ensure_tf_config
 from slipway.version import code_version
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,12 @@ def run(ctx: RunContext, batch: MetricsBatch) -> TrainResult | TrainWorkerResult
     if previous is not None:
         log.info("train already completed for this run and settings: reusing %s", previous.model_uri)
         return previous
+
+    # Before anything imports Keras: the backend is fixed at its first import.
+    ensure_tf_config()  # a pod of an Indexed Job derives it from JOB_COMPLETION_INDEX
+    role = cluster_role()
+    select_backend(config.training, num_workers=role.num_workers)
+    from slipway.training.trainer import export_model, train
 
     snapshot = load_snapshot(ctx.store, ingest.snapshot_key)
     log.info(
@@ -52,9 +59,14 @@ def run(ctx: RunContext, batch: MetricsBatch) -> TrainResult | TrainWorkerResult
         checkpoint_prefix=ctx.layout.checkpoint,
         fingerprint=fingerprint,
     )
+    checksum = weights_checksum(outcome.model)
+    log.info("worker %d/%d trained weights checksum %s", role.task_index, role.num_workers, checksum)
     if not outcome.is_chief:
-        # Only the chief writes the model and the result; a worker is done when fit returns.
-        return TrainWorkerResult(epochs_completed=outcome.epochs_completed)
+        # Only the chief writes the model and the result. Exporting runs collective ops under
+        # MultiWorkerMirroredStrategy, so a worker exports too, in step, into a throwaway folder.
+        with tempfile.TemporaryDirectory() as tmp:
+            export_model(outcome.model, Path(tmp) / "model", {})
+        return TrainWorkerResult(epochs_completed=outcome.epochs_completed, weights_checksum=checksum)
 
     model_prefix = ctx.layout.model
     metadata = {
@@ -94,6 +106,11 @@ def run(ctx: RunContext, batch: MetricsBatch) -> TrainResult | TrainWorkerResult
         history=outcome.history,
         training_seconds=round(outcome.duration_s, 3),
         code_version=code_version(),
+        backend=outcome.backend,
+        workers=role.num_workers,
+        weights_checksum=checksum,
+        mixed_precision=outcome.mixed_precision,
+        jit_compile=outcome.jit_compile,
     )
     ctx.write_result("train", result)
     return result
@@ -124,3 +141,13 @@ def _set_class_fractions(batch: MetricsBatch, model: str, labels: Any, num_class
     total = max(int(counts.sum()), 1)
     for cls, count in enumerate(counts):
         batch.set("slipway_training_class_fraction", count / total, model=model, **{"class": str(cls)})
+
+
+def weights_checksum(model: Any) -> str:
+    """Hash of the trained weights: workers that trained one model together agree on it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]

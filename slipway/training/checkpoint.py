@@ -67,9 +67,13 @@ class StoreCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
-        if not self.is_chief:
-            return
         name = f"epoch-{epoch + 1:04d}.keras"
+        if not self.is_chief:
+            # Under MultiWorkerMirroredStrategy saving runs collective ops: every worker must
+            # save, in step with the chief. A worker's copy goes to a temporary folder and away.
+            with tempfile.TemporaryDirectory() as tmp:
+                self.model.save(Path(tmp) / name)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / name
             self.model.save(local)

@@ -45,8 +45,37 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
     return _OPTIMIZERS[config.name](config.learning_rate)
 
 
-def build_model(training: TrainingConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
-    """A compiled classifier: Input -> configured layers -> Dense(num_classes, softmax)."""
+def build_model(
+    training: TrainingConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    policy: str = "float32",
+    jit_compile: bool | str = "auto",
+    steps_per_execution: int = 1,
+) -> keras.Model:
+    """A compiled classifier: Input -> configured layers -> Dense(num_classes, softmax).
+
+    ``policy`` is the Keras dtype policy of the hidden layers (``mixed_float16`` on a GPU); the
+    output layer always computes in float32 so the softmax and the loss stay stable.
+    """
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = _build(training, input_shape, num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.compile(
+        optimizer=make_optimizer(training.optimizer),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def _build(training: TrainingConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     inputs = keras.Input(shape=tuple(input_shape), name="inputs")
     x = inputs
     if any(isinstance(layer, Conv2DLayer) for layer in training.layers) and len(input_shape) == 2:
@@ -55,11 +84,5 @@ def build_model(training: TrainingConfig, input_shape: tuple[int, ...], num_clas
         x = _LAYER_BUILDERS[type(layer)](layer)(x)
     if len(x.shape) > 2:
         x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name="classifier")
-    model.compile(
-        optimizer=make_optimizer(training.optimizer),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="classifier")

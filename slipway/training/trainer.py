@@ -2,13 +2,16 @@
 
 ``train`` is the whole training procedure independent of where it runs (local process, GPU pod,
 one worker of an Indexed Job): seed everything, resume from the store's checkpoint if one
-matches, fit with tf.data input, and return the model with its per-epoch curves.
+matches, fit, and return the model with its per-epoch curves. On TensorFlow, Keras ``fit`` on a
+prefetching tf.data pipeline (sharded across workers); on JAX, ``fit`` on the NumPy arrays (see
+``training/backend.py`` for the choice of backend).
 ``export_model`` writes the serving layout: a TF-Serving-loadable SavedModel (``saved_model.pb``,
 ``variables/``) plus the native ``model.keras`` and ``metadata.json`` in the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -21,8 +24,9 @@ import keras
 from slipway.config import PipelineConfig
 from slipway.data.dataset import Snapshot
 from slipway.store import ArtifactStore
+from slipway.training.backend import device_settings
 from slipway.training.checkpoint import StoreCheckpoint, load_checkpoint
-from slipway.training.distributed import cluster_role, make_strategy
+from slipway.training.distributed import cluster_role, make_strategy, patch_keras_multi_worker_logs
 from slipway.training.input import make_dataset
 from slipway.training.models import build_model
 
@@ -37,6 +41,9 @@ class TrainingOutcome:
     resumed_from_epoch: int
     duration_s: float
     is_chief: bool
+    backend: str = "tensorflow"
+    mixed_precision: str = "off"
+    jit_compile: bool = False
 
     @property
     def final(self) -> dict[str, float]:
@@ -64,38 +71,77 @@ def train(
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
     role = cluster_role()
-    strategy = make_strategy(settings.strategy, role)
+    device = device_settings(settings)
+    log.info(
+        "Keras backend %s, %s, mixed precision %s, XLA %s, %d steps per execution",
+        device.backend,
+        "GPU" if device.gpu else "CPU",
+        device.mixed_precision,
+        "on" if device.jit_compile else "off",
+        device.steps_per_execution,
+    )
     started = time.monotonic()
 
-    with strategy.scope():
+    # One JAX process uses one device: tf.distribute strategies are TensorFlow's only.
+    strategy = make_strategy(settings.strategy, role) if device.backend == "tensorflow" else None
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         resume = load_checkpoint(store, checkpoint_prefix, fingerprint)
         if resume is not None:
             model, initial_epoch, history = resume.model, resume.epoch, resume.history
         else:
-            model = build_model(settings, tuple(config.data.input_shape), config.data.num_classes)
+            model = build_model(
+                settings,
+                tuple(config.data.input_shape),
+                config.data.num_classes,
+                policy=device.policy,
+                jit_compile=device.jit_compile,
+                # Keras 3.15's multi-step loop fails on a multi-worker distributed iterator.
+                steps_per_execution=device.steps_per_execution if role.num_workers == 1 else 1,
+            )
             initial_epoch, history = 0, {}
 
-    train_ds = make_dataset(
-        snapshot.train, settings.batch_size, shuffle=True, seed=settings.seed + initial_epoch
-    )
-    val_ds = (
-        make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=settings.seed)
-        if len(snapshot.validation)
-        else None
-    )
     checkpoint = StoreCheckpoint(
         store, checkpoint_prefix, fingerprint, history=history, is_chief=role.is_chief
     )
-    if initial_epoch < settings.epochs:
+    callbacks = [checkpoint, _LogEpochs(), *(extra_callbacks or [])]
+    if initial_epoch < settings.epochs and device.backend == "jax":
+        # On JAX, Keras slices NumPy arrays straight into device buffers; going through tf.data
+        # converts every batch back to NumPy and halved the speed on the CPU.
+        has_validation = len(snapshot.validation) > 0
         model.fit(
-            train_ds,
-            validation_data=val_ds,
+            snapshot.train.x,
+            snapshot.train.y,
+            batch_size=settings.batch_size,
+            validation_data=(snapshot.validation.x, snapshot.validation.y) if has_validation else None,
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
-            callbacks=[checkpoint, _LogEpochs(), *(extra_callbacks or [])],
-            shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
+            callbacks=callbacks,
+            shuffle=True,  # Keras shuffles the arrays each epoch (seeded by set_random_seed)
             verbose=0,
         )
+    elif initial_epoch < settings.epochs and strategy is not None:
+        has_validation = len(snapshot.validation) > 0
+        seed = settings.seed + initial_epoch
+        if role.num_workers > 1:
+            # Keras 3.15's TF trainer peeks one distributed batch to build the model and fails on
+            # MultiWorkerMirroredStrategy's PerReplica values; the model is already built under
+            # the strategy, so skip the peek: Keras then takes the strategy from the scope.
+            model._distribute_strategy = None
+            patch_keras_multi_worker_logs()
+        with strategy.scope():
+            model.fit(
+                make_dataset(snapshot.train, settings.batch_size, shuffle=True, seed=seed),
+                validation_data=(
+                    make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=seed)
+                    if has_validation
+                    else None
+                ),
+                epochs=settings.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
+                verbose=0,
+            )
     return TrainingOutcome(
         model=model,
         history=checkpoint.history,
@@ -103,6 +149,9 @@ def train(
         resumed_from_epoch=initial_epoch,
         duration_s=time.monotonic() - started,
         is_chief=role.is_chief,
+        backend=device.backend,
+        mixed_precision=device.mixed_precision,
+        jit_compile=device.jit_compile,
     )
 
 

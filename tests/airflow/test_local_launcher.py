@@ -1,4 +1,5 @@
-"""The local launcher runs a real ``python -m slipway`` and reports exit code, result and error."""
+"""The local launcher runs a real ``python -m slipway`` with the config by value and reports exit
+code and error; the result is read back from the store (the contract a pod follows too)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from operators.launchers import StepOutcome, StepRequest, launcher_for
-from slipway.config import LauncherConfig
+from operators.launchers import StepOutcome, StepRequest, launcher_for, read_step_result
+from slipway.config import LocalLauncherConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
 
@@ -25,30 +26,34 @@ def write_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_success_streams_log_and_returns_result(tmp_path: Path, caplog) -> None:
-    launcher = launcher_for(LauncherConfig())
+def test_success_streams_log_and_result_is_read_from_the_store(tmp_path: Path, caplog) -> None:
+    config_file = write_config(tmp_path)
+    config = load_config(config_file)
+    config_file.unlink()  # the step gets the config by value, like a pod: no file to read
+    launcher = launcher_for(LocalLauncherConfig())
     with caplog.at_level(logging.INFO):
-        outcome = launcher.launch(
-            StepRequest("ingest", str(write_config(tmp_path)), "run-1"), logging.getLogger("t")
-        )
+        outcome = launcher.launch(StepRequest("ingest", config, "run-1"), logging.getLogger("t"))
     assert outcome.exit_code == EXIT_OK
-    assert outcome.result["rows"]["train"] > 0
+    assert read_step_result(config, "run-1", "ingest")["rows"]["train"] > 0
     assert any("[ingest]" in message and "ingested" in message for message in caplog.messages)
+    assert not any("SLIPWAY_RESULT" in message for message in caplog.messages)
 
 
 def test_bad_input_exit_code_and_message(tmp_path: Path) -> None:
-    request = StepRequest(
-        "ingest", str(write_config(tmp_path)), "run-1", overrides={"training": {"epochs": 0}}
+    # A config corrupted between worker and step (model_construct skips validation) is refused.
+    bad = load_config(write_config(tmp_path)).model_copy(update={"name": "Not A Name"})
+    outcome = launcher_for(LocalLauncherConfig()).launch(
+        StepRequest("ingest", bad, "run-1"), logging.getLogger("t")
     )
-    outcome = launcher_for(LauncherConfig()).launch(request, logging.getLogger("t"))
-    assert outcome.exit_code == EXIT_BAD_INPUT and outcome.result is None
+    assert outcome.exit_code == EXIT_BAD_INPUT
     assert outcome.error_lines[0].startswith("error: invalid pipeline config")
-    assert any("training.epochs" in line for line in outcome.error_lines)
+    assert any(line.strip().startswith("name:") for line in outcome.error_lines)
+    assert read_step_result(bad, "run-1", "ingest") is None
 
 
 def test_missing_upstream_is_retryable(tmp_path: Path) -> None:
-    outcome = launcher_for(LauncherConfig()).launch(
-        StepRequest("train", str(write_config(tmp_path)), "never-ingested"), logging.getLogger("t")
+    outcome = launcher_for(LocalLauncherConfig()).launch(
+        StepRequest("train", load_config(write_config(tmp_path)), "never-ingested"), logging.getLogger("t")
     )
     assert outcome.exit_code == EXIT_FAILURE
     assert "run ingest first" in "\n".join(outcome.error_lines)
@@ -61,12 +66,5 @@ def test_error_lines_keep_the_whole_message() -> None:
         "  - values.missing: 3 rows",
         "  - values.max: 1 row",
     ]
-    assert StepOutcome(EXIT_BAD_INPUT, None, tail).error_lines == tail[1:]
-    assert StepOutcome(1, None, ["a", "b"]).error_lines == ["a", "b"]
-
-
-def test_kubernetes_launcher_is_refused_clearly() -> None:
-    import pytest
-
-    with pytest.raises(ValueError, match="launcher kind 'kubernetes' is not available"):
-        launcher_for(LauncherConfig(kind="kubernetes"))
+    assert StepOutcome(EXIT_BAD_INPUT, tail).error_lines == tail[1:]
+    assert StepOutcome(1, ["a", "b"]).error_lines == ["a", "b"]

@@ -1,0 +1,192 @@
+"""Benchmark: Slipway's train step vs the reference Keras program, in the same run.
+
+Same data, model and batch size for both: the reference pipeline's Fashion-MNIST snapshot
+(54,000 training images after the validation carve-out; the 10,000 t10k images as test set),
+Flatten / Dense 512 relu / Dropout 0.2 / Dense 10 softmax, Adam 1e-3, batch 128, 10 epochs.
+
+* reference - the textbook program: ``model.fit(x_train, y_train, batch_size=128, epochs=10)`` on
+  NumPy arrays scaled to [0, 1], Keras on TensorFlow (the default backend), nothing else;
+* slipway - ``python -m slipway train`` on ``dags/pipelines/fashion_mnist.yaml`` with its
+  defaults (``backend: auto``...), which on top of fitting also validates every epoch,
+  checkpoints every epoch to the store and exports the SavedModel.
+
+Each runs in its own process (the Keras backend is fixed per process) and the pairs alternate,
+so a noisy neighbour slows both. Compared: the training time each reports (reference: the
+``fit`` call; slipway: the step's ``training_seconds``, build + fit + per-epoch validation and
+checkpoints), plus each process's whole wall time, and the test accuracy of each model.
+
+    .venv/bin/python bench/bench_training.py [--repeats N] [--epochs 10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from slipway.config import load_config  # noqa: E402
+from slipway.steps.context import RunContext  # noqa: E402
+
+PIPELINE = ROOT / "dags" / "pipelines" / "fashion_mnist.yaml"
+
+REFERENCE = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    from slipway.data import load_snapshot
+    from slipway.store import open_store
+
+    store_url, snapshot_key, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    snap = load_snapshot(open_store(store_url), snapshot_key)
+    x_train, y_train, x_test, y_test = snap.train.x, snap.train.y, snap.test.x, snap.test.y
+
+    import keras
+    keras.utils.set_random_seed(42)
+    model = keras.Sequential([
+        keras.Input((28, 28)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    started = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - started
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    print(json.dumps({"training_seconds": seconds, "test_accuracy": accuracy,
+                      "backend": keras.backend.backend(), "examples": len(x_train)}))
+    """
+)
+
+SLIPWAY_ACCURACY = textwrap.dedent(
+    """
+    import json, sys, tempfile
+    from pathlib import Path
+    from slipway.data import load_snapshot
+    from slipway.store import open_store
+    import keras
+
+    store_url, snapshot_key, model_key = sys.argv[1], sys.argv[2], sys.argv[3]
+    store = open_store(store_url)
+    snap = load_snapshot(store, snapshot_key)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = store.download_file(model_key + "/model.keras", Path(tmp) / "model.keras")
+        model = keras.saving.load_model(local)
+    _, accuracy = model.evaluate(snap.test.x, snap.test.y, batch_size=1024, verbose=0)
+    print(json.dumps({"test_accuracy": accuracy}))
+    """
+)
+
+
+def _env(store_url: str) -> dict[str, str]:
+    env = {**os.environ, "SLIPWAY_STORE_URL": store_url, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("KERAS_BACKEND", None)  # each side runs on its own default
+    return env
+
+
+def _python(code_or_args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(code_or_args[:2])}\n{done.stderr[-4000:]}")
+    last = [line for line in done.stdout.splitlines() if line.strip()][-1]
+    if last.startswith("SLIPWAY_RESULT "):
+        last = last[len("SLIPWAY_RESULT ") :]
+    return json.loads(last), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1, help="reference/slipway pairs to run")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        store_url = f"file://{tmp}/store"
+        env = _env(store_url)
+        os.environ["SLIPWAY_STORE_URL"] = store_url
+        config = load_config(PIPELINE)
+        overrides = json.dumps({"training": {"epochs": args.epochs}})
+        print("ingesting Fashion-MNIST into a temporary store ...", flush=True)
+        ingest, _ = _python(
+            ["-m", "slipway", "ingest", "--config", str(PIPELINE), "--run-id", "bench-ingest"], env
+        )
+        snapshot_key = ingest["snapshot_key"]
+        pairs = []
+        for repeat in range(args.repeats):
+            ref, ref_wall = _python(["-c", REFERENCE, store_url, snapshot_key, str(args.epochs)], env)
+            print(
+                f"[{repeat + 1}] reference: fit {ref['training_seconds']:.1f} s, process {ref_wall:.1f} s,"
+                f" test accuracy {ref['test_accuracy']:.4f} ({ref['backend']})",
+                flush=True,
+            )
+            run_id = f"bench-{repeat}"
+            RunContext(config=config, run_id=run_id, store=_store(store_url)).write_result("ingest", ingest)
+            argv = ["-m", "slipway", "train", "--config", str(PIPELINE), "--run-id", run_id]
+            step, step_wall = _python([*argv, "--overrides", overrides], env)
+            acc, _ = _python(["-c", SLIPWAY_ACCURACY, store_url, snapshot_key, step["model_key"]], env)
+            pair = {
+                "reference": {**ref, "process_seconds": ref_wall},
+                "slipway": {
+                    "training_seconds": step["training_seconds"],
+                    "process_seconds": step_wall,
+                    "test_accuracy": acc["test_accuracy"],
+                    "backend": step.get("backend"),
+                    "val_accuracy": step["final_metrics"].get("val_accuracy"),
+                },
+            }
+            pair["ratio"] = pair["slipway"]["training_seconds"] / ref["training_seconds"]
+            pair["process_ratio"] = step_wall / ref_wall
+            pairs.append(pair)
+            print(
+                f"[{repeat + 1}] slipway:   train {step['training_seconds']:.1f} s, process {step_wall:.1f} s,"
+                f" test accuracy {acc['test_accuracy']:.4f} ({step.get('backend')})"
+                f" -> ratio {pair['ratio']:.2f} (process {pair['process_ratio']:.2f})",
+                flush=True,
+            )
+
+    ratio = statistics.median(p["ratio"] for p in pairs)
+    ref_acc = statistics.median(p["reference"]["test_accuracy"] for p in pairs)
+    ours_acc = statistics.median(p["slipway"]["test_accuracy"] for p in pairs)
+    summary = {
+        "epochs": args.epochs,
+        "pairs": pairs,
+        "median_ratio": ratio,
+        "reference_test_accuracy": ref_acc,
+        "slipway_test_accuracy": ours_acc,
+        "goal_ratio_met": ratio <= 0.5,
+        "goal_accuracy_met": ours_acc >= ref_acc - 0.005,
+    }
+    print(
+        f"\ntraining time ratio slipway/reference: {ratio:.2f} (goal <= 0.5: "
+        f"{'met' if summary['goal_ratio_met'] else 'NOT met'})\n"
+        f"test accuracy: reference {ref_acc:.4f}, slipway {ours_acc:.4f} (goal >= reference - 0.005: "
+        f"{'met' if summary['goal_accuracy_met'] else 'NOT met'})"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _store(url: str):
+    from slipway.store import open_store
+
+    return open_store(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""``launcher.kind: kubernetes_job``: multi-worker training on an Indexed Job.
+
+``KubernetesJobOperator`` (deferrable, ``wait_until_job_complete``) runs ``workers`` pods of the
+same step container as ``SlipwayPodOperator`` builds, with ``completionMode: Indexed``. Before
+the Job, the operator creates a headless Service named like the Job; the pod template's
+``subdomain`` is that Service, so worker *i* resolves as ``<job>-<i>.<service>``. Each pod builds
+``TF_CONFIG`` from ``JOB_COMPLETION_INDEX`` and the ``SLIPWAY_*`` env set here
+(``slipway.training.distributed.tf_config_from_job``) and trains with
+``MultiWorkerMirroredStrategy``; only the chief (index 0) writes checkpoints, the model and
+``result.json``, which this operator reads from the store when the Job has completed. The
+Service is deleted when the Job is done, whatever its outcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
+from airflow.sdk.exceptions import AirflowException
+from kubernetes.client import models as k8s
+from kubernetes.client.exceptions import ApiException
+
+from operators.launchers import kubernetes_spec as spec
+from operators.launchers.base import step_argv
+from operators.step import push_partial_result, resolve_step_config, step_result_or_fail
+from slipway.config import KubernetesJobLauncherConfig, KubernetesLauncherBase, PipelineConfig
+
+try:  # the provider prefixes every Job name
+    from airflow.providers.cncf.kubernetes.operators.job import JOB_NAME_PREFIX
+except ImportError:  # pragma: no cover
+    JOB_NAME_PREFIX = "job-"
+
+
+def headless_service(name: str, namespace: str, port: int, labels: dict[str, str]) -> k8s.V1Service:
+    """One DNS record per Job pod (``<job>-<i>.<name>``), reachable before the pods are ready."""
+    return k8s.V1Service(
+        metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        spec=k8s.V1ServiceSpec(
+            cluster_ip="None",
+            publish_not_ready_addresses=True,
+            selector={"job-name": name},
+            ports=[k8s.V1ServicePort(name="tf-distribute", port=port, target_port=port)],
+        ),
+    )
+
+
+class SlipwayJobOperator(KubernetesJobOperator):
+    template_fields = (*KubernetesJobOperator.template_fields, "partition")
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self, *, step: str, config: PipelineConfig, partition: str | None = None, **kwargs: Any
+    ) -> None:
+        launcher = config.launcher
+        if not isinstance(launcher, KubernetesJobLauncherConfig):
+            raise ValueError(f"launcher kind {launcher.kind!r} is not kubernetes_job")
+        volume, mount = spec.scratch_volume()
+        in_cluster = launcher.kubernetes_conn_id is None and launcher.config_file is None
+        kwargs.setdefault("retries", 2)
+        super().__init__(
+            namespace=launcher.namespace,
+            image=launcher.image,
+            image_pull_policy=launcher.image_pull_policy,
+            image_pull_secrets=spec.image_pull_secrets(launcher),
+            name=spec.pod_base_name(config, step),
+            random_name_suffix=False,  # a unique name is made in execute (the env must know it)
+            cmds=["python", "-m", "slipway"],
+            arguments=[],
+            labels=spec.labels(config, step),
+            env_vars=[],
+            env_from=spec.env_from(launcher),
+            ports=[k8s.V1ContainerPort(name="tf-distribute", container_port=launcher.port)],
+            container_resources=spec.resources(launcher, step),
+            node_selector=dict(launcher.node_selector),
+            tolerations=spec.tolerations(launcher),
+            service_account_name=launcher.service_account,
+            automount_service_account_token=False,
+            priority_class_name=launcher.priority_class,
+            security_context=spec.pod_security_context(),
+            container_security_context=spec.container_security_context(),
+            volumes=[volume],
+            volume_mounts=[mount],
+            kubernetes_conn_id=launcher.kubernetes_conn_id,
+            config_file=launcher.config_file,
+            in_cluster=in_cluster,
+            completion_mode="Indexed",
+            completions=launcher.workers,
+            parallelism=launcher.workers,
+            backoff_limit=2 * launcher.workers,  # a preempted worker's pod is replaced, resumes
+            ttl_seconds_after_finished=3600,
+            wait_until_job_complete=True,
+            deferrable=True,
+            job_poll_interval=launcher.poll_interval_seconds,
+            get_logs=True,
+            on_finish_action="delete_pod",
+            do_xcom_push=False,
+            log_pod_spec_on_failure=False,
+            **kwargs,
+        )
+        self.step = step
+        self.config_path = config.source_path or ""
+        self.partition = partition
+        self.base_name = spec.pod_base_name(config, step)[:40]
+
+    def execute(self, context: Any) -> Any:
+        config = resolve_step_config(self.config_path, context, self.step)
+        launcher = config.launcher
+        assert isinstance(launcher, KubernetesJobLauncherConfig)
+        self.name = f"{self.base_name}-{uuid.uuid4().hex[:6]}"
+        job_name = f"{JOB_NAME_PREFIX}{self.name}"
+        self.subdomain = job_name
+        self.arguments = step_argv(self.step, config, context["run_id"], self.partition or None)
+        self.env_vars = spec.env(
+            launcher,
+            extra={
+                "SLIPWAY_JOB_NAME": job_name,
+                "SLIPWAY_JOB_SERVICE": job_name,
+                "SLIPWAY_WORKERS": str(launcher.workers),
+                "SLIPWAY_WORKER_PORT": str(launcher.port),
+            },
+        )
+        service = headless_service(job_name, launcher.namespace, launcher.port, dict(self.labels))
+        self.hook.core_v1_client.create_namespaced_service(namespace=launcher.namespace, body=service)
+        context["ti"].xcom_push(key="service_name", value=job_name)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any], **kwargs: Any) -> Any:
+        config = resolve_step_config(self.config_path, context, self.step)
+        try:
+            super().execute_complete(context, event, **kwargs)
+        except AirflowException as exc:
+            push_partial_result(config, context, self.step)
+            raise AirflowException(f"step {self.step} Job failed: {exc}") from None
+        finally:
+            self._delete_service(config, event)
+        return step_result_or_fail(config, context["run_id"], self.step)
+
+    def _delete_service(self, config: PipelineConfig, event: dict[str, Any]) -> None:
+        job = event.get("job") or {}
+        name = (job.get("metadata") or {}).get("name") if isinstance(job, dict) else None
+        if not name:
+            return
+        launcher = config.launcher
+        if not isinstance(launcher, KubernetesLauncherBase):
+            return
+        try:
+            self.hook.core_v1_client.delete_namespaced_service(name=name, namespace=launcher.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                self.log.warning("could not delete headless Service %s: %s", name, exc.reason)

@@ -1,0 +1,131 @@
+"""``launcher.kind: kubernetes``: every step in its own pod, through ``KubernetesPodOperator``.
+
+The provider's operator does the Kubernetes work (create, defer to ``KubernetesPodTrigger`` so
+no worker slot is held while the pod runs, stream the pod's logs into the task log, delete the
+finished pod, re-attach to a still-running pod after a worker restart). This subclass only:
+
+* builds the pod from the ``launcher`` config (``kubernetes_spec``);
+* resolves the run's config when the task starts and passes it by value (``--config-json``);
+* reads the step's ``result.json`` from the store when the pod has succeeded;
+* says *why* a pod failed: image pull failure, unschedulable, OOMKilled, evicted, or the step's
+  exit code - a step that rejected its input (``EXIT_BAD_INPUT``) fails without retry. A preempted or evicted
+  training pod's retry starts a new pod that resumes from the last checkpoint in the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from kubernetes.client import models as k8s
+
+from operators.launchers import kubernetes_spec as spec
+from operators.launchers.base import step_argv
+from operators.step import push_partial_result, resolve_step_config, step_result_or_fail
+from slipway.config import KubernetesLauncherBase, PipelineConfig
+from slipway.errors import EXIT_BAD_INPUT
+
+IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+
+
+def pod_failure_reason(pod: k8s.V1Pod | None) -> tuple[str, int | None]:
+    """(why the pod did not succeed, the step's exit code if it ran to an end), from its status."""
+    status = pod.status if pod is not None else None
+    if status is None:
+        return "the pod is gone (deleted or never created)", None
+    if (status.reason or "") == "Evicted":
+        return f"evicted by the node: {status.message or 'no message'}", None
+    for condition in status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return f"unschedulable ({condition.reason}): {condition.message or 'no message'}", None
+    for container in status.container_statuses or []:
+        state = container.state
+        waiting = state.waiting if state else None
+        if waiting is not None and waiting.reason in IMAGE_PULL_FAILURES:
+            return (
+                f"image pull failed for {container.image} ({waiting.reason}): {waiting.message or ''}",
+                None,
+            )
+        terminated = (state.terminated if state else None) or (
+            container.last_state.terminated if container.last_state else None
+        )
+        if terminated is not None and terminated.reason == "OOMKilled":
+            return "OOMKilled: the step used more memory than its limit (raise launcher.resources)", None
+        if terminated is not None and terminated.exit_code:
+            detail = f": {terminated.message.strip()}" if terminated.message else ""
+            return f"the step exited with code {terminated.exit_code}{detail}", terminated.exit_code
+    return f"pod phase {status.phase}: {status.message or status.reason or 'no reason given'}", None
+
+
+class SlipwayPodOperator(KubernetesPodOperator):
+    template_fields = (*KubernetesPodOperator.template_fields, "partition")
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self, *, step: str, config: PipelineConfig, partition: str | None = None, **kwargs: Any
+    ) -> None:
+        launcher = config.launcher
+        if not isinstance(launcher, KubernetesLauncherBase):
+            raise ValueError(f"launcher kind {launcher.kind!r} is not a Kubernetes launcher")
+        volume, mount = spec.scratch_volume()
+        in_cluster = launcher.kubernetes_conn_id is None and launcher.config_file is None
+        kwargs.setdefault("retries", 2)
+        super().__init__(
+            namespace=launcher.namespace,
+            image=launcher.image,
+            image_pull_policy=launcher.image_pull_policy,
+            image_pull_secrets=spec.image_pull_secrets(launcher),
+            name=spec.pod_base_name(config, step),
+            cmds=["python", "-m", "slipway"],
+            arguments=[],  # set in execute: the resolved config is only known at run time
+            labels=spec.labels(config, step),
+            env_vars=spec.env(launcher),
+            env_from=spec.env_from(launcher),
+            container_resources=spec.resources(launcher, step),
+            node_selector=dict(launcher.node_selector),
+            tolerations=spec.tolerations(launcher),
+            service_account_name=launcher.service_account,
+            automount_service_account_token=False,  # steps talk to the store, never to the API
+            priority_class_name=launcher.priority_class,
+            security_context=spec.pod_security_context(),
+            container_security_context=spec.container_security_context(),
+            volumes=[volume],
+            volume_mounts=[mount],
+            kubernetes_conn_id=launcher.kubernetes_conn_id,
+            config_file=launcher.config_file,
+            in_cluster=in_cluster,
+            deferrable=True,
+            poll_interval=launcher.poll_interval_seconds,
+            startup_timeout_seconds=launcher.startup_timeout_seconds,
+            schedule_timeout_seconds=launcher.schedule_timeout_seconds,
+            startup_check_interval_seconds=max(1, int(launcher.poll_interval_seconds)),
+            get_logs=True,
+            on_finish_action="delete_pod",
+            reattach_on_restart=True,
+            do_xcom_push=False,  # the result comes from the store, not a sidecar
+            log_events_on_failure=True,
+            log_pod_spec_on_failure=False,  # the spec carries the whole config: noise in the message
+            **kwargs,
+        )
+        self.step = step
+        self.config_path = config.source_path or ""
+        self.partition = partition
+
+    def execute(self, context: Any) -> Any:
+        config = resolve_step_config(self.config_path, context, self.step)
+        self.arguments = step_argv(self.step, config, context["run_id"], self.partition or None)
+        return super().execute(context)
+
+    def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
+        config = resolve_step_config(self.config_path, context, self.step)
+        try:
+            super().trigger_reentry(context, event)
+        except AirflowException as exc:
+            reason, exit_code = pod_failure_reason(self.pod)
+            push_partial_result(config, context, self.step)
+            message = f"step {self.step} pod {event.get('name')} failed: {reason}\n{exc}"
+            if exit_code == EXIT_BAD_INPUT:
+                raise AirflowFailException(f"{message}\n(the step rejected its input: no retry)") from None
+            raise AirflowException(message) from None
+        return step_result_or_fail(config, context["run_id"], self.step)

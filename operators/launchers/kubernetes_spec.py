@@ -1,0 +1,106 @@
+"""Pure builders of what a step pod looks like, from the ``launcher`` config (no API calls).
+
+Shared by the pod and the Job backends so both produce the same container: the step image,
+``python -m slipway <step> --config-json ...``, the configured resources (``nvidia.com/gpu`` only
+for training), tolerations and node selector, and a security context that passes Pod Security
+"restricted": non-root, no privilege escalation, every capability dropped, seccomp
+RuntimeDefault, read-only root filesystem (an ``emptyDir`` at ``/tmp`` is the only writable
+place; ``HOME`` and Keras' cache point there).
+"""
+
+from __future__ import annotations
+
+import re
+
+from kubernetes.client import models as k8s
+
+from slipway.config import KubernetesLauncherBase as KubernetesLauncherConfig
+from slipway.config import PipelineConfig
+
+STEP_UID = 10001  # the step images' user (docker/step.Dockerfile)
+SCRATCH = "/tmp"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_STEPS = frozenset({"train"})  # validate and evaluate never hold a GPU
+
+# Only the chief writes to the store; every container gets the same writable scratch.
+_SCRATCH_ENV = {"HOME": SCRATCH, "KERAS_HOME": f"{SCRATCH}/.keras", "MPLCONFIGDIR": f"{SCRATCH}/matplotlib"}
+
+
+def pod_base_name(config: PipelineConfig, step: str) -> str:
+    """DNS-1123 name stem: ``slipway-<pipeline>-<step>`` (the provider adds a random suffix)."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"slipway-{config.name}-{step}".lower()).strip("-")[:50]
+
+
+def labels(config: PipelineConfig, step: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "slipway",
+        "app.kubernetes.io/component": f"step-{step}",
+        "app.kubernetes.io/part-of": "slipway",
+        "slipway.dev/pipeline": config.name,
+    }
+
+
+def resources(launcher: KubernetesLauncherConfig, step: str) -> k8s.V1ResourceRequirements:
+    requests = {"cpu": launcher.resources.cpu_request, "memory": launcher.resources.memory_request}
+    limits: dict[str, str] = {}
+    if launcher.resources.cpu_limit:
+        limits["cpu"] = launcher.resources.cpu_limit
+    if launcher.resources.memory_limit:
+        limits["memory"] = launcher.resources.memory_limit
+    if launcher.gpus and step in GPU_STEPS:
+        limits[GPU_RESOURCE] = str(launcher.gpus)  # extended resources: the limit is the request
+    return k8s.V1ResourceRequirements(requests=requests, limits=limits or None)
+
+
+def tolerations(launcher: KubernetesLauncherConfig) -> list[k8s.V1Toleration]:
+    return [
+        k8s.V1Toleration(key=t.key, operator=t.operator, value=t.value, effect=t.effect)
+        for t in launcher.tolerations
+    ]
+
+
+def env(launcher: KubernetesLauncherConfig, extra: dict[str, str] | None = None) -> list[k8s.V1EnvVar]:
+    values = {
+        **_SCRATCH_ENV,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **launcher.env,
+        **(extra or {}),
+    }
+    return [k8s.V1EnvVar(name=name, value=value) for name, value in sorted(values.items())]
+
+
+def env_from(launcher: KubernetesLauncherConfig) -> list[k8s.V1EnvFromSource]:
+    return [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s)) for s in launcher.env_from_secrets]
+
+
+def pod_security_context() -> k8s.V1PodSecurityContext:
+    return k8s.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=STEP_UID,
+        run_as_group=STEP_UID,
+        fs_group=STEP_UID,
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.V1SecurityContext:
+    return k8s.V1SecurityContext(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def scratch_volume() -> tuple[k8s.V1Volume, k8s.V1VolumeMount]:
+    return (
+        k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi")),
+        k8s.V1VolumeMount(name="scratch", mount_path=SCRATCH),
+    )
+
+
+def image_pull_secrets(launcher: KubernetesLauncherConfig) -> list[k8s.V1LocalObjectReference]:
+    return [k8s.V1LocalObjectReference(name=name) for name in launcher.image_pull_secrets]

@@ -134,6 +134,28 @@ class ValidationConfig(_Strict):
         default=0.1, ge=0, le=1, description="KS distance of per-image mean / std distributions"
     )
     drift_noise_sigmas: float = Field(default=5.0, ge=0, description="noise floor of drift thresholds")
+    # Structural drift (slipway/validation/structure.py): RMS of standardised differences of the
+    # per-pixel mean / std maps and row / column profiles, overall and per class, in reference
+    # std units. Calibrated on Fashion-MNIST like the drift thresholds above (bench/README.md).
+    structure_enabled: bool = True
+    max_pixel_mean_shift: float = Field(default=0.1, ge=0, description="per-pixel mean map")
+    max_pixel_std_shift: float = Field(default=0.15, ge=0, description="per-pixel std map")
+    max_profile_shift: float = Field(default=0.1, ge=0, description="row / column intensity profiles")
+    max_class_pixel_mean_shift: float = Field(default=0.25, ge=0, description="worst class's mean map")
+    max_class_pixel_std_shift: float = Field(default=0.6, ge=0, description="worst class's std map")
+    max_class_profile_shift: float = Field(default=0.3, ge=0, description="worst class's profiles")
+    # The champion as a witness (slipway/validation/witness.py): the current champion scores the
+    # partition inside the validate step; a collapse against its registration figures rejects it.
+    champion_witness: bool = True
+    max_witness_accuracy_drop: float = Field(
+        default=0.15, ge=0, le=1, description="accuracy at registration minus accuracy on the partition"
+    )
+    max_witness_prediction_tv: float = Field(
+        default=0.15, ge=0, le=1, description="total variation of the predicted-class distribution"
+    )
+    max_witness_confidence_ks: float = Field(
+        default=0.15, ge=0, le=1, description="KS distance of the top-class confidence distribution"
+    )
 
     @model_validator(mode="after")
     def _class_shares_ordered(self) -> ValidationConfig:

@@ -19,6 +19,7 @@ import pandas as pd
 from slipway.config import DataConfig
 from slipway.data.dataset import Split
 from slipway.data.rowstats import RowStats, flat_numeric, row_stats
+from slipway.data.structure import structure_moments
 from slipway.validation.duplicates import duplicate_count, row_groups
 
 
@@ -31,6 +32,8 @@ class Features:
     stats: RowStats
     labels: np.ndarray
     facts: dict[str, Any] = field(default_factory=dict)
+    # Mean / std maps overall and per label (``slipway.data.structure.structure_moments``).
+    structure: dict[str, Any] | None = None
 
 
 def shape_text(shape: tuple[int, ...] | list[int]) -> str:
@@ -66,8 +69,9 @@ def _class_name(label: int, class_names: list[str] | None) -> str:
     return str(label)
 
 
-def compute_features(split: Split, data: DataConfig) -> Features:
-    """Per-row features, dataset facts and the one-row ``dataset`` frame for ``split``."""
+def compute_features(split: Split, data: DataConfig, *, structural: bool = False) -> Features:
+    """Per-row features, dataset facts and the one-row ``dataset`` frame for ``split``; with
+    ``structural`` also the mean / std maps the structural drift checks compare."""
     x, x_dtype = _numeric_inputs(split.x)
     labels, y_dtype = _numeric_labels(split.y)
     flat = flat_numeric(x)
@@ -117,4 +121,5 @@ def compute_features(split: Split, data: DataConfig) -> Features:
         "duplicate_fraction": duplicates / n if n else 0.0,
         "example_shape": shape_text(example_shape),
     }
-    return Features(rows=rows, dataset=dataset, stats=stats, labels=labels, facts=facts)
+    structure = structure_moments(flat, labels) if structural else None
+    return Features(rows=rows, dataset=dataset, stats=stats, labels=labels, facts=facts, structure=structure)

@@ -107,6 +107,9 @@ class ValidationReport:
     reference: dict[str, Any]
     facts: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    # The partition's and the reference's structure summaries, for the pictures (not in to_dict).
+    structure: dict[str, Any] | None = None
+    reference_structure: dict[str, Any] | None = None
 
     @property
     def success(self) -> bool:

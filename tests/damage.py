@@ -56,7 +56,7 @@ def domain_swapped(split: Split, fraction: float, seed: int = 0) -> Split:
     mean intensity of the image it replaces (so per-image brightness stays alike); labels kept."""
     rng = np.random.default_rng(seed)
     x = split.x.copy()
-    rows = rng.choice(len(x), int(round(fraction * len(x))), replace=False)
+    rows = rng.choice(len(x), round(fraction * len(x)), replace=False)
     digits = _digit_images(x.shape[1])
     picked = digits[rng.integers(0, len(digits), len(rows))]
     target = x[rows].reshape(len(rows), -1).mean(axis=1)
@@ -86,6 +86,6 @@ def labels_noisy(split: Split, fraction: float, num_classes: int = 10, seed: int
     """``fraction`` of the rows given a different label, drawn uniformly."""
     rng = np.random.default_rng(seed)
     y = split.y.copy()
-    rows = rng.choice(len(y), int(round(fraction * len(y))), replace=False)
+    rows = rng.choice(len(y), round(fraction * len(y)), replace=False)
     y[rows] = (y[rows] + rng.integers(1, num_classes, len(rows))) % num_classes
     return Split(split.x, y)

@@ -150,7 +150,10 @@ class ValidationReport:
                 "expectations": [o.to_dict() for o in self.outcomes],
                 "drift": {
                     "reference": self.reference,
-                    "statistics": {d.name: d.to_dict() for d in self.drift},
+                    "statistics": {
+                        (d.name if d.group == "drift" else f"{d.group}.{d.name}"): d.to_dict()
+                        for d in self.drift
+                    },
                 },
                 "facts": self.facts,
                 "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},

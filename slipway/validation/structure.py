@@ -45,13 +45,14 @@ MIN_CLASS_ROWS = 10
 def _distance(
     new: np.ndarray, ref: np.ndarray, spread: np.ndarray, noise: np.ndarray
 ) -> tuple[float, float, int]:
-    """(RMS of z, expected RMS at se = 1, index of the largest |z|)."""
+    """(RMS of z, expected RMS at se = 1, index of the largest absolute change)."""
     spread = np.asarray(spread, dtype=np.float64)
     eps = _EPS_SHARE * float(np.sqrt(np.mean(spread**2))) or 1e-12
     scale2 = spread**2 + eps**2
-    z = (np.asarray(new, dtype=np.float64) - np.asarray(ref, dtype=np.float64)) / np.sqrt(scale2)
+    diff = np.asarray(new, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
+    z = diff / np.sqrt(scale2)
     expected = float(np.sqrt(np.mean(np.asarray(noise, dtype=np.float64) ** 2 / scale2)))
-    return float(np.sqrt(np.mean(z * z))), expected, int(np.argmax(np.abs(z)))
+    return float(np.sqrt(np.mean(z * z))), expected, int(np.argmax(np.abs(diff)))
 
 
 def _where(index: int, grid: list[int] | None, kind: str, size: int) -> str:
@@ -166,6 +167,7 @@ def compare_structure(
                 _floor(kind, expected, se_c, sigmas),
                 f"structure per class: shift of a class's {what}, RMS in reference std units (worst class)",
                 f"class {_class_name(label, class_names)} ({current['count']} rows), largest change at {where}",
+                label=label,
             )
             if (
                 worst is None

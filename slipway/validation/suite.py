@@ -204,14 +204,15 @@ def drift_checks(statistics: list[DriftStatistic]) -> list[Check]:
     for stat in statistics:
         limit = stat.effective_threshold
         raised = " (raised to the sampling-noise floor)" if stat.noise_floor > stat.threshold else ""
+        check_id = f"{stat.group}.{stat.name}"
         checks.append(
             Check(
-                f"drift.{stat.name}",
+                check_id,
                 "drift",
                 f"{stat.title} <= {limit:.3g}{raised}",
                 _expectation(
                     gxe.ExpectColumnMaxToBeBetween,
-                    f"drift.{stat.name}",
+                    check_id,
                     f"{stat.detail}; configured {stat.threshold:g}, noise floor {stat.noise_floor:.3g}",
                     column=stat.name,
                     max_value=limit,

@@ -262,6 +262,19 @@ class GateConfig(_Strict):
     max_model_size_mb: float | None = Field(
         default=None, gt=0, description="model.keras size, 1 MB = 10^6 bytes"
     )
+    # "Data suspect": the champion's accuracy on the new split this far below its accuracy on the
+    # golden set means the new data (its labels or inputs), not the models, changed.
+    max_champion_golden_gap: float = Field(
+        default=0.2, ge=0, le=1, description="champion accuracy on golden minus on the new split"
+    )
+
+
+class GoldenSetConfig(_Strict):
+    """The pinned evaluation set the gate's non-regression decision uses
+    (``slipway/evaluation/golden.py``). ``source`` None: the test split of the snapshot the first
+    champion was promoted on, frozen in the store at that promotion."""
+
+    source: DataSourceConfig | None = None
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -300,6 +313,7 @@ class PipelineConfig(_Strict):
     validation: ValidationConfig = ValidationConfig()
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
+    golden: GoldenSetConfig = GoldenSetConfig()
     launcher: LauncherConfig = LauncherConfig()
     metrics: MetricsConfig = MetricsConfig()
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).

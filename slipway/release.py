@@ -90,6 +90,9 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
             "config_fingerprint": train.get("config_fingerprint"),
             "code_version": train.get("code_version"),
             "test_accuracy": evaluation["candidate"]["accuracy"],
+            # The champion witness's reference figures (slipway/validation/witness.py).
+            "output_profile": evaluation["candidate"].get("output_profile"),
+            "golden_accuracy": ((evaluation.get("golden") or {}).get("candidate") or {}).get("accuracy"),
             "blessing": blessing.to_dict(),
         },
         run_id=ctx.run_id,
@@ -136,6 +139,7 @@ def promote_candidate(
             expected=previous,
         )
     _promote_reference(ctx.store, ctx.config.name, evaluation.get("snapshot_key"))
+    _freeze_golden(ctx, evaluation.get("snapshot_key"))
     batch.set("slipway_registry_champion_version", version, model=ctx.config.model_name)
     return {"model_name": ctx.config.model_name, "champion": version, "previous_champion": previous}
 
@@ -160,6 +164,18 @@ def _promote_reference(store: ArtifactStore, pipeline: str, snapshot_key: str | 
     from slipway.validation import promote_reference
 
     promote_reference(store, pipeline, snapshot_key)
+
+
+def _freeze_golden(ctx: RunContext, snapshot_key: str | None) -> None:
+    """The first promotion freezes its snapshot's test split as the pipeline's golden set (a
+    configured golden source needs nothing frozen; later promotions leave the golden set alone)."""
+    if not snapshot_key or ctx.config.golden.source is not None:
+        return
+    from slipway.evaluation.golden import freeze_golden
+
+    freeze_golden(
+        ctx.store, ctx.config.name, snapshot_key, reason="first champion promoted", run_id=ctx.run_id
+    )
 
 
 def _attach_once(registry: ModelRegistry, version: int, name: str, data: bytes) -> None:

@@ -7,6 +7,7 @@ Import the fixtures into a test module (``from tests.data_fixtures import fashio
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from slipway.data.dataset import Split
 from slipway.data.sources.idx import read as read_idx_folder
 from slipway.store import ArtifactStore, open_store
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_DIR = Path(os.environ.get("SLIPWAY_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 
 
 @functools.cache

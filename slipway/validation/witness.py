@@ -14,8 +14,8 @@ Three statistics, checked as Great Expectations expectations with the drift stat
   (noise: binomial, ``sqrt(p (1 - p) (1/n + 1/n_ref))``);
 * ``prediction_tv`` - total variation between the predicted-class distributions on the partition
   and on the champion's reference data (its test split at evaluation);
-* ``confidence_ks`` - KS distance of the top-class confidence distributions (the ECDF at the
-  reference's 101 quantiles, as ``drift._ks``).
+* ``confidence_ks`` - one-sided KS distance of the top-class confidence distributions (the ECDF
+  at the reference's 101 quantiles, as ``drift._ks``): only a *less* confident champion counts.
 
 The reference figures (``output_profile``) are computed by the evaluate step for every candidate
 and stored with the version at registration; a champion registered without them is profiled here
@@ -36,7 +36,7 @@ import numpy as np
 from slipway.config import PipelineConfig, ValidationConfig
 from slipway.data.profile import distribution
 from slipway.store.base import ArtifactNotFound, ArtifactStore
-from slipway.validation.drift import _HALF_NORMAL_MEAN, DriftStatistic, _ks
+from slipway.validation.drift import _HALF_NORMAL_MEAN, _KS_MEAN, _KS_SD, DriftStatistic
 
 log = logging.getLogger(__name__)
 
@@ -127,20 +127,36 @@ def witness_statistics(
         )
     )
     if current["confidence"].get("count") and reference.get("confidence", {}).get("quantiles"):
-        confidence = np.asarray(current["_confidence_values"], dtype=np.float64)
-        out.append(
-            _ks(
-                "confidence_ks",
-                f"{who} top-class confidence",
-                confidence,
-                reference["confidence"],
-                se,
-                cfg.max_witness_confidence_ks,
-                sigmas,
-                group=GROUP,
-            )
-        )
+        values = np.asarray(current["_confidence_values"], dtype=np.float64)
+        out.append(_confidence_ks(values, reference["confidence"], se, cfg, who))
     return out
+
+
+def _confidence_ks(
+    values: np.ndarray, reference: dict[str, Any], se: float, cfg: ValidationConfig, who: str
+) -> DriftStatistic:
+    """One-sided KS distance: how much more of the partition sits below each reference quantile
+    of top-class confidence. Only *less* confidence counts: a champion shown data it was trained
+    on is more confident, which says nothing against the data."""
+    quantiles = np.asarray(reference["quantiles"], dtype=np.float64)
+    levels = np.linspace(0, 1, len(quantiles))
+    ecdf = np.searchsorted(np.sort(values), quantiles, side="right") / len(values)
+    gaps = ecdf - levels
+    worst = int(np.argmax(gaps))
+    noise = (_KS_MEAN + cfg.drift_noise_sigmas * _KS_SD) * se + 1 / (len(quantiles) - 1)
+    detail = (
+        f"{who}: {ecdf[worst]:.1%} of examples predicted with confidence <= {quantiles[worst]:.3f}"
+        f" vs {levels[worst]:.1%} on its reference data"
+    )
+    return DriftStatistic(
+        "confidence_ks",
+        max(float(gaps[worst]), 0.0),
+        cfg.max_witness_confidence_ks,
+        noise,
+        f"{who} top-class confidence lower than on its reference data (one-sided KS)",
+        detail,
+        group=GROUP,
+    )
 
 
 def _load_champion(store: ArtifactStore, model_name: str) -> tuple[int, Any, dict[str, Any]] | None:

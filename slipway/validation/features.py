@@ -121,5 +121,6 @@ def compute_features(split: Split, data: DataConfig, *, structural: bool = False
         "duplicate_fraction": duplicates / n if n else 0.0,
         "example_shape": shape_text(example_shape),
     }
-    structure = structure_moments(flat, labels) if structural else None
+    finite = np.isfinite(stats.min) & np.isfinite(stats.max) & (stats.nan_count == 0)
+    structure = structure_moments(flat, labels, finite) if structural else None
     return Features(rows=rows, dataset=dataset, stats=stats, labels=labels, facts=facts, structure=structure)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 STRUCTURE_VERSION = 1
-_CHUNK = 4096
+_CHUNK = 2048
 _DIGITS = 6
 
 
@@ -51,19 +51,23 @@ def _finite_rows(flat: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _power_sums(
-    flat: np.ndarray, labels: np.ndarray, classes: np.ndarray, powers: int
+    flat: np.ndarray, labels: np.ndarray, classes: np.ndarray, powers: int, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Counts (c,) and sums of x**p for p = 1..powers, per class: each (c, d), in float64.
 
     One float32 matrix product per chunk of rows (one-hot classes x chunk), accumulated in
     float64 across chunks: ~0.15 s for 70,000 x 784 and two powers.
     """
+    if rows is not None:
+        labels = labels[rows]
     index = np.searchsorted(classes, labels)
     counts = np.bincount(index, minlength=len(classes)).astype(np.float64)
     sums = [np.zeros((len(classes), flat.shape[1])) for _ in range(powers)]
     dtype = np.float64 if flat.dtype == np.float64 else np.float32
-    for start in range(0, len(flat), _CHUNK):
-        chunk = np.asarray(flat[start : start + _CHUNK], dtype=dtype)
+    for start in range(0, len(index), _CHUNK):
+        # rows given: gathered chunk by chunk (a small copy that stays in cache, not a whole one)
+        part = flat[rows[start : start + _CHUNK]] if rows is not None else flat[start : start + _CHUNK]
+        chunk = np.asarray(part, dtype=dtype)
         onehot = np.zeros((len(chunk), len(classes)), dtype=dtype)
         onehot[np.arange(len(chunk)), index[start : start + _CHUNK]] = 1.0
         power = chunk
@@ -74,22 +78,46 @@ def _power_sums(
     return counts, sums
 
 
+def _class_sums(
+    flat: np.ndarray, labels: np.ndarray, rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: count, sum of x and sum of x**2 (float64), reading each class's rows in
+    chunks (rows sorted by class: plain sums, no one-hot product; ~3x faster than one)."""
+    order = np.arange(len(flat)) if rows is None else np.asarray(rows)
+    by_class = np.argsort(labels[order], kind="stable")
+    order, sorted_labels = order[by_class], labels[order][by_class]
+    classes, starts, counts = np.unique(sorted_labels, return_index=True, return_counts=True)
+    s1 = np.zeros((len(classes), flat.shape[1]))
+    s2 = np.zeros((len(classes), flat.shape[1]))
+    for i, (start, count) in enumerate(zip(starts, counts, strict=True)):
+        for lo in range(start, start + count, _CHUNK):
+            block = flat[order[lo : min(lo + _CHUNK, start + count)]]
+            s1[i] += block.sum(axis=0)
+            s2[i] += np.einsum("ij,ij->j", block, block)
+    return counts.astype(np.float64), s1, s2, classes
+
+
 def _round(values: np.ndarray) -> list[float]:
     return [float(v) for v in np.round(np.asarray(values, dtype=np.float64), _DIGITS)]
 
 
-def structure_moments(x: np.ndarray, labels: np.ndarray, finite: np.ndarray | None = None) -> dict[str, Any]:
+def structure_moments(
+    x: np.ndarray, labels: np.ndarray, finite: np.ndarray | None = None, rows: np.ndarray | None = None
+) -> dict[str, Any]:
     """Count, mean map and std map of the finite examples, overall (``all``) and per label.
 
-    ``finite``: which rows are all finite, when the caller knows already (saves a pass)."""
-    flat = np.asarray(x).reshape(len(x), -1)
+    ``finite``: which rows are all finite, when the caller knows already (saves a pass);
+    ``rows``: only these rows (a sample), read chunk by chunk."""
+    x = np.asarray(x)
+    flat = x if x.ndim == 2 else x.reshape(len(x), int(np.prod(x.shape[1:])))
     labels = np.asarray(labels)
     if finite is None:
-        flat, labels = _finite_rows(flat, labels)
+        finite = np.isfinite(flat).all(axis=1) if flat.size else np.ones(len(flat), dtype=bool)
+    if rows is not None:
+        rows = rows[finite[rows]]
     elif not finite.all():
-        flat, labels = flat[finite], labels[finite]
-    classes = np.unique(labels)
-    counts, (s1, s2) = _power_sums(flat, labels, classes, 2)
+        rows = np.flatnonzero(finite)
+    counts, s1, s2, classes = _class_sums(flat, labels, rows)
 
     def summary(n: float, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
         mean = a / max(n, 1.0)

@@ -49,7 +49,7 @@ def validate_split(
     started = time.perf_counter()
     ref_structure = (reference or {}).get("profile", {}).get("structure")
     structural = bool(cfg.drift_enabled and cfg.structure_enabled and ref_structure)
-    features = compute_features(split, data, structural=structural)
+    features = compute_features(split, data, structural=structural, structure_max_rows=cfg.structure_max_rows)
     timings["features"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -69,7 +69,8 @@ def validate_split(
     if drift:
         import pandas as pd
 
-        frames["drift"] = pd.DataFrame({d.name: [d.value] for d in drift})
+        drift_columns = pd.DataFrame({d.name: [d.value] for d in drift})
+        frames["dataset"] = pd.concat([features.dataset.reset_index(drop=True), drift_columns], axis=1)
     results = run_checks(frames, checks, suite_prefix=suite_prefix, run_name=run_name, docs_dir=docs_dir)
     timings["great_expectations"] = time.perf_counter() - mark
 

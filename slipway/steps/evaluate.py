@@ -1,4 +1,4 @@
-"""The evaluate step: candidate and champion on the same frozen test set -> result.json + report.
+"""The evaluate step: candidate and champion on the golden set and the new test split -> result.json + report.
 
 Inputs: the ingest result (``snapshot_key``), the candidate at ``train/model/`` and, when the
 registry has a ``champion`` alias, that version's files. Both are downloaded to a temporary folder
@@ -14,12 +14,18 @@ Outputs under ``runs/<pipeline>/<run>/evaluate/``:
      comparison: {accuracy_delta, mcnemar_p_value, candidate_only, champion_only, both_correct,
                   both_wrong, discordant, bootstrap_ci: {estimate, low, high, confidence,
                   samples, seed}} | null,
+     golden: {source, snapshot_key, split, rows, sha256, reason, frozen_at, status,
+              candidate: METRICS, champion: METRICS (+ version) | null, comparison | null}
+             (the pipeline's golden test set, slipway/evaluation/golden.py; the gate judges
+             non-regression on it and flags the new data as suspect when the champion does far
+             worse on the new split than on it),
      report_key, report_uri, predictions_key}
     VARIANT = {accuracy, log_loss, ece, ece_bins, per_class: [{class, name, precision, recall,
                f1, support}], confusion_matrix (null above 50 classes), test_rows,
                latency: {batch_size, ms_per_batch, ms_per_example, timed_batches, warmup_batches},
                size: {model_file_bytes, artifact_bytes, model_file_mb}, predict_seconds,
-               version, model_key}
+               version, model_key, output_profile (candidate only: predicted-class shares and
+               confidence on the test split, stored at registration for the champion witness)}
 
 * ``report.html`` - the human report, with a *pending* gate decision;
 * ``predictions.npz`` - per-example labels, predictions, confidences and correctness of both

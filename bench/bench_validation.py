@@ -229,7 +229,9 @@ def calibrate(train: Split, everything: Split, partitions: int = 200) -> None:
     """
     from slipway.config import ValidationConfig
     from slipway.data.rowstats import row_stats
+    from slipway.data.structure import structure_moments
     from slipway.validation.drift import compare_to_reference
+    from slipway.validation.structure import compare_structure
 
     cfg = ValidationConfig()
     reference = profile_split(train)
@@ -237,16 +239,20 @@ def calibrate(train: Split, everything: Split, partitions: int = 200) -> None:
 
     def stats(split: Split) -> dict[str, Any]:
         rs = row_stats(split.x)
-        return {d.name: d for d in compare_to_reference(split.y, rs.mean, rs.std, reference, cfg)}
+        found = compare_to_reference(split.y, rs.mean, rs.std, reference, cfg)
+        found += compare_structure(structure_moments(split.x, split.y), reference["structure"], cfg)
+        return {d.name: d for d in found}
 
     print(f"\ndrift calibration: {partitions} clean partitions per size vs the training-set reference")
     for rows in (500, 5000):
         found = [stats(clean) for clean in (_sample(everything, rows, rng) for _ in range(partitions))]
-        print(f"  clean, {rows:,} rows: statistic max / p99 / threshold held to")
+        alarms = sum(1 for f in found if not all(d.passed for d in f.values()))
+        print(f"  clean, {rows:,} rows: statistic max / p99 / threshold held to (lowest)")
         for name in found[0]:
             values = np.array([f[name].value for f in found])
-            limit = found[0][name].effective_threshold
-            print(f"    {name:22s} {values.max():.4f} / {np.quantile(values, 0.99):.4f} / {limit:.4f}")
+            limit = min(f[name].effective_threshold for f in found)
+            print(f"    {name:26s} {values.max():.4f} / {np.quantile(values, 0.99):.4f} / {limit:.4f}")
+        print(f"    false alarms: {alarms} of {partitions} partitions")
     partition = _sample(everything, 5000, rng)
     shifts = {
         "brightness x*0.7+0.2": Split(partition.x * 0.7 + 0.2, partition.y),
@@ -254,12 +260,41 @@ def calibrate(train: Split, everything: Split, partitions: int = 200) -> None:
         "dimmer x*0.8": Split(partition.x * 0.8, partition.y),
         "gamma x**0.8": Split(partition.x**0.8, partition.y),
         "label shift 60% class 0": catalogue(train, partition)["strong label shift"],
+        **damage_cases(partition),
     }
-    print("  shifted 5,000-row partitions (value, * = over threshold):")
+    print("  shifted / damaged 5,000-row partitions (value, * = over threshold):")
     for label, split in shifts.items():
         found = stats(split)
         text = ", ".join(f"{n} {d.value:.3f}{'' if d.passed else '*'}" for n, d in found.items())
         print(f"    {label:24s} {text}")
+        failed = sorted(
+            (d for d in found.values() if not d.passed), key=lambda d: -d.value / d.effective_threshold
+        )
+        caught = "; ".join(f"{d.name} {d.value:.3f} > {d.effective_threshold:.3f}" for d in failed[:3])
+        print(f"      -> {'caught by ' + caught if failed else 'NOT caught'}")
+
+
+def damage_cases(partition: Split) -> dict[str, Split]:
+    """Bad data that looks normal (``tests/damage.py``): spatial, domain swap, label corruption."""
+    from tests import damage
+
+    return {
+        "shift 1 px right": damage.shifted(partition, 0, 1),
+        "shift 2 px right": damage.shifted(partition, 0, 2),
+        "shift 4 px right": damage.shifted(partition, 0, 4),
+        "shift 1 px down": damage.shifted(partition, 1, 0),
+        "rotate 10": damage.rotated(partition, 10),
+        "rotate 90": damage.rotated(partition, 90),
+        "flip left-right": damage.flipped(partition, "horizontal"),
+        "flip upside down": damage.flipped(partition, "vertical"),
+        "10% digits": damage.domain_swapped(partition, 0.1),
+        "30% digits": damage.domain_swapped(partition, 0.3),
+        "classes permuted": damage.labels_permuted(partition),
+        "swap (0,6),(2,4)": damage.labels_swapped(partition, [(0, 6), (2, 4)]),
+        "swap (7,9)": damage.labels_swapped(partition, [(7, 9)]),
+        "10% random labels": damage.labels_noisy(partition, 0.1),
+        "40% random labels": damage.labels_noisy(partition, 0.4),
+    }
 
 
 def _sample(everything: Split, rows: int, rng: np.random.Generator) -> Split:
@@ -283,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalogue", action="store_true", help="compare detection on every catalogue case")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     parser.add_argument("--calibrate", action="store_true", help="only print the drift calibration")
+    parser.add_argument("--partitions", type=int, default=200, help="clean partitions per size (calibration)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -291,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     x = np.concatenate([train.x, test.x])[: args.rows]
     everything = Split(x, np.concatenate([train.y, test.y])[: args.rows])
     if args.calibrate:
-        calibrate(train, everything)
+        calibrate(train, everything, args.partitions)
         return 0
     reference = {"snapshot_key": "bench", "profile": profile_split(train)}
     print(

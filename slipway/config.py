@@ -147,6 +147,31 @@ class ValidationConfig(_Strict):
         default=0.1, ge=0, le=1, description="KS distance of per-image mean / std distributions"
     )
     drift_noise_sigmas: float = Field(default=5.0, ge=0, description="noise floor of drift thresholds")
+    # Structural drift (slipway/validation/structure.py): RMS of standardised differences of the
+    # per-pixel mean / std maps and row / column profiles, overall and per class, in reference
+    # std units. Calibrated on Fashion-MNIST like the drift thresholds above (bench/README.md).
+    structure_enabled: bool = True
+    # Structure maps are computed on a seeded uniform sample of at most this many rows (the noise
+    # floors are at the sample's size): a 70,000-row snapshot costs what a 20,000-row one does.
+    structure_max_rows: int = Field(default=20_000, ge=100)
+    max_pixel_mean_shift: float = Field(default=0.1, ge=0, description="per-pixel mean map")
+    max_pixel_std_shift: float = Field(default=0.15, ge=0, description="per-pixel std map")
+    max_profile_shift: float = Field(default=0.1, ge=0, description="row / column intensity profiles")
+    max_class_pixel_mean_shift: float = Field(default=0.25, ge=0, description="worst class's mean map")
+    max_class_pixel_std_shift: float = Field(default=0.6, ge=0, description="worst class's std map")
+    max_class_profile_shift: float = Field(default=0.3, ge=0, description="worst class's profiles")
+    # The champion as a witness (slipway/validation/witness.py): the current champion scores the
+    # partition inside the validate step; a collapse against its registration figures rejects it.
+    champion_witness: bool = True
+    max_witness_accuracy_drop: float = Field(
+        default=0.15, ge=0, le=1, description="accuracy at registration minus accuracy on the partition"
+    )
+    max_witness_prediction_tv: float = Field(
+        default=0.15, ge=0, le=1, description="total variation of the predicted-class distribution"
+    )
+    max_witness_confidence_ks: float = Field(
+        default=0.15, ge=0, le=1, description="KS distance of the top-class confidence distribution"
+    )
 
     @model_validator(mode="after")
     def _class_shares_ordered(self) -> ValidationConfig:
@@ -422,6 +447,19 @@ class GateConfig(_Strict):
     max_model_size_mb: float | None = Field(
         default=None, gt=0, description="model.keras size, 1 MB = 10^6 bytes"
     )
+    # "Data suspect": the champion's accuracy on the new split this far below its accuracy on the
+    # golden set means the new data (its labels or inputs), not the models, changed.
+    max_champion_golden_gap: float = Field(
+        default=0.2, ge=0, le=1, description="champion accuracy on golden minus on the new split"
+    )
+
+
+class GoldenSetConfig(_Strict):
+    """The pinned evaluation set the gate's non-regression decision uses
+    (``slipway/evaluation/golden.py``). ``source`` None: the test split of the snapshot the first
+    champion was promoted on, frozen in the store at that promotion."""
+
+    source: DataSourceConfig | None = None
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -634,6 +672,7 @@ class PipelineConfig(_Strict):
     # A hyperparameter sweep (``tune_<name>`` DAG); None: this pipeline has no tuning DAG.
     tuning: TuningConfig | None = None
     rollout: RolloutConfig = RolloutConfig()
+    golden: GoldenSetConfig = GoldenSetConfig()
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 

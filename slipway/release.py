@@ -177,6 +177,9 @@ def register_candidate(ctx: RunContext, batch: MetricsBatch, *, actor: str = "sl
             "code_version": train.code_version,
             "test_accuracy": evaluation.candidate.accuracy,
             "judged_against_champion": evaluation.champion_version,
+            # The champion witness's reference figures (slipway/validation/witness.py).
+            "output_profile": evaluation.candidate.output_profile,
+            "golden_accuracy": ((evaluation.golden or {}).get("candidate") or {}).get("accuracy"),
             "blessing": blessing.to_dict(),
             "origin": blessing.origin,
             "optimization": optimization,
@@ -238,6 +241,7 @@ def promote_candidate(
         except AliasConflict:  # moved between our read and our write
             raise _champion_moved(ctx, version, judged_against, registry.get_alias("champion")) from None
     _promote_reference(ctx, evaluation.snapshot_key)
+    _freeze_golden(ctx, evaluation.snapshot_key)
     batch.set("slipway_registry_champion_version", version, model=ctx.config.model_name)
     moved_at = _last_move_time(registry, "champion", version)
     if moved_at is not None:
@@ -277,6 +281,18 @@ def _promote_reference(ctx: RunContext, snapshot_key: str) -> None:
     from slipway.validation import promote_reference
 
     promote_reference(ctx.store, ctx.config.name, snapshot_key, run_id=ctx.run_id)
+
+
+def _freeze_golden(ctx: RunContext, snapshot_key: str | None) -> None:
+    """The first promotion freezes its snapshot's test split as the pipeline's golden set (a
+    configured golden source needs nothing frozen; later promotions leave the golden set alone)."""
+    if not snapshot_key or ctx.config.golden.source is not None:
+        return
+    from slipway.evaluation.golden import freeze_golden
+
+    freeze_golden(
+        ctx.store, ctx.config.name, snapshot_key, reason="first champion promoted", run_id=ctx.run_id
+    )
 
 
 def _attach_once(registry: ModelRegistry, version: int, name: str, data: bytes) -> None:

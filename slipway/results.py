@@ -101,6 +101,11 @@ class ValidateResult(ResultModel):
     data_docs_key: str
     data_docs_uri: str
     reference_updated: bool
+    # The champion scored on the partition (slipway/validation/witness.py); None without one.
+    champion_witness: dict[str, Any] | None = None
+    # validate/report.html: the structural pictures of failed checks.
+    report_key: str | None = None
+    report_uri: str | None = None
 
 
 # --------------------------------------------------------------------------- train
@@ -189,6 +194,9 @@ class VariantScore(ResultModel):
     predict_seconds: float
     version: int | None
     model_key: str
+    # Candidate only: predicted-class shares and confidence on the test split, stored at
+    # registration as the champion witness's reference (slipway/validation/witness.py).
+    output_profile: dict[str, Any] | None = None
 
 
 class BootstrapSummary(ResultModel):
@@ -224,6 +232,9 @@ class EvaluateResult(ResultModel):
     report_uri: str
     predictions_key: str
     wall_seconds: float
+    # Both models on the pipeline's golden test set (slipway/evaluation/golden.py): source, rows,
+    # hash, candidate/champion metrics and their comparison; None before a golden set exists.
+    golden: dict[str, Any] | None = None
 
     @property
     def champion_version(self) -> int | None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from slipway.data.dataset import Snapshot, Split
 from slipway.data.rowstats import RowStats, flat_numeric, row_stats
+from slipway.data.structure import structure_profile
 
 PROFILE_VERSION = 1
 QUANTILE_POINTS = 101
@@ -46,8 +47,13 @@ def label_counts(y: np.ndarray) -> dict[str, int]:
     return {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def profile_split(split: Split, stats: RowStats | None = None) -> dict[str, Any]:
-    """The profile of one split; pass ``stats`` when they are already computed."""
+def profile_split(split: Split, stats: RowStats | None = None, *, structure: bool = True) -> dict[str, Any]:
+    """The profile of one split; pass ``stats`` when they are already computed.
+
+    With ``structure`` it also holds ``structure`` (``slipway.data.structure.structure_profile``:
+    mean / std maps and row / column profiles, overall and per class; ~150 KB for 28x28 x 10
+    classes), which the structural drift checks compare against.
+    """
     stats = stats if stats is not None else row_stats(split.x)
     n = len(split)
     counts = label_counts(split.y)
@@ -75,14 +81,26 @@ def profile_split(split: Split, stats: RowStats | None = None) -> dict[str, Any]
             "zero_fraction": _round(float((flat == 0).mean())) if flat.size else None,
             "nan_count": int(stats.nan_count.sum()),
         },
+        **({"structure": structure_profile(split.x, split.y)} if structure else {}),
     }
 
 
 def profile_snapshot(snapshot: Snapshot) -> dict[str, Any]:
-    """Profiles of each split and of all examples together (what validation sees)."""
+    """Profiles of each split and of all examples together (what validation sees).
+
+    Only the training split carries the structure summary: it is the split a reference is
+    taken from (``slipway.validation.reference``), and the others would only make the file larger.
+    """
     names = ("train", "validation", "test")
     stats = {name: row_stats(getattr(snapshot, name).x) for name in names}
     out: dict[str, Any] = {"version": PROFILE_VERSION}
-    out.update({name: profile_split(getattr(snapshot, name), stats[name]) for name in names})
-    out["all"] = profile_split(snapshot.all(), RowStats.concat([stats[name] for name in names]))
+    out.update(
+        {
+            name: profile_split(getattr(snapshot, name), stats[name], structure=name == "train")
+            for name in names
+        }
+    )
+    out["all"] = profile_split(
+        snapshot.all(), RowStats.concat([stats[name] for name in names]), structure=False
+    )
     return out

@@ -122,3 +122,23 @@ def compare(
             cand, champ, samples=bootstrap_samples, confidence=confidence, seed=seed
         ),
     )
+
+
+def rescore(variant: ScoredVariant, x: np.ndarray, y: np.ndarray) -> ScoredVariant:
+    """The same loaded model on other examples (the golden set): new probabilities and metrics,
+    the latency and size measured on the test split kept."""
+    from dataclasses import replace
+
+    from slipway.evaluation.scoring import predict_probabilities
+
+    model_shape = tuple(variant.model.input_shape)[1:]
+    if len(model_shape) != len(x.shape[1:]) or any(
+        m is not None and m != d for m, d in zip(model_shape, x.shape[1:], strict=False)
+    ):
+        raise BadInputError(
+            f"the {variant.variant} expects inputs of shape {model_shape} but the golden set has"
+            f" {x.shape[1:]}: check golden.source"
+        )
+    probabilities = predict_probabilities(variant.model, x)
+    metrics = classification_metrics(y, probabilities, variant.metrics.num_classes)
+    return replace(variant, scored=replace(variant.scored, probabilities=probabilities), metrics=metrics)

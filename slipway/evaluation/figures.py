@@ -176,3 +176,22 @@ def _show_image(ax: Axes, image: np.ndarray, alpha: float = 1.0) -> None:
     else:
         low, high = float(img.min()), float(img.max())
         ax.imshow((img - low) / ((high - low) or 1.0), alpha=alpha)
+
+
+def golden_vs_new(rows: Sequence[tuple[str, float, float]]) -> bytes:
+    """Accuracy of each model on the golden set and on the new split, as grouped bars."""
+    fig = Figure(figsize=(6, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    index = np.arange(len(rows))
+    golden = [g for _, g, _ in rows]
+    new = [n for _, _, n in rows]
+    ax.bar(index - 0.2, golden, 0.4, label="golden set", color="#2ca02c")
+    ax.bar(index + 0.2, new, 0.4, label="new split", color="#9467bd")
+    for i, (g, n) in enumerate(zip(golden, new, strict=True)):
+        ax.text(i - 0.2, g, f"{g:.3f}", ha="center", va="bottom", fontsize=8)
+        ax.text(i + 0.2, n, f"{n:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(index, labels=[label for label, _, _ in rows])
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="lower right")
+    return to_png(fig)

@@ -12,6 +12,11 @@ The policy (``GateConfig``):
   ``max_accuracy_drop`` below the champion's, *or* when the drop is not statistically significant
   at ``significance_level`` by McNemar's exact test. A regression counts only when it is both
   beyond the tolerance and significant, so scoring the same model twice never fails the gate;
+* non-regression is judged on the pipeline's golden test set when both models were scored on it
+  (``slipway/evaluation/golden.py``: the feed cannot poison it), else on the new split;
+* data suspect: the champion's accuracy on the new split more than ``max_champion_golden_gap``
+  below its accuracy on the golden set means the new data's labels or inputs are wrong; the
+  candidate is rejected, not blessed as an improvement;
 * ceilings on latency per example and on model size (optional).
 
 The first model (no champion in the evaluation) is judged on the absolute checks alone; the
@@ -155,7 +160,10 @@ def decide(
     checks = [
         _accuracy_floor(policy, ev),
         _class_recall_floor(policy, ev),
-        _non_regression(policy, ev) if champion else _skipped("non_regression", "no champion"),
+        _non_regression(policy, _golden_or_new(ev))
+        if champion
+        else _skipped("non_regression", "no champion"),
+        _data_suspect(policy, ev),
         _latency_ceiling(policy, ev),
         _size_ceiling(policy, ev),
     ]
@@ -237,7 +245,44 @@ def _non_regression(policy: GateConfig, ev: dict[str, Any]) -> Check:
         ok, why = True, f"drop beyond the tolerance of {tolerance:.4f} but not significant (p >= {alpha})"
     else:
         ok, why = False, f"significant regression beyond the tolerance of {tolerance:.4f} (p < {alpha})"
-    return Check("non_regression", delta, -tolerance, _verdict(ok), f"{head}: {why}")
+    on = ev.get("_on")
+    return Check(
+        "non_regression", delta, -tolerance, _verdict(ok), f"{on}: {head}: {why}" if on else f"{head}: {why}"
+    )
+
+
+def _golden_or_new(ev: dict[str, Any]) -> dict[str, Any]:
+    """The figures non-regression is judged on: the golden set's when both models were scored
+    on it (the feed cannot poison it), else the new split's. ``_on`` names which."""
+    golden = ev.get("golden") or {}
+    if golden.get("champion") and golden.get("comparison"):
+        rows = golden.get("candidate", {}).get("test_rows", golden.get("rows"))
+        return {**golden, "_on": f"on the golden set ({rows} examples)"}
+    return {**ev, "_on": "on the new split (no golden set yet)"}
+
+
+def _data_suspect(policy: GateConfig, ev: dict[str, Any]) -> Check:
+    """The champion's accuracy on the new split far below its accuracy on the golden set: the
+    new data, not the model, changed - its labels or inputs are suspect, and a candidate trained
+    on it is not blessed as an improvement."""
+    golden_champion = (ev.get("golden") or {}).get("champion")
+    if not ev.get("champion") or not golden_champion:
+        return _skipped("data_suspect", "needs a champion scored on a golden set")
+    on_new = _number(ev, "champion", "accuracy")
+    on_golden = _number(ev, "golden", "champion", "accuracy")
+    gap = on_golden - on_new
+    bound = policy.max_champion_golden_gap
+    ok = gap <= bound + _EPS
+    who = f"champion v{ev['champion'].get('version', '?')}"
+    head = (
+        f"{who} accuracy on the new split {on_new:.4f} vs {on_golden:.4f} on the golden set (gap {gap:+.4f})"
+    )
+    why = (
+        "within the bound"
+        if ok
+        else "data suspect: the new split's labels or inputs do not match the golden set"
+    )
+    return Check("data_suspect", gap, bound, _verdict(ok), f"{head}: {why}")
 
 
 def _latency_ceiling(policy: GateConfig, ev: dict[str, Any]) -> Check:

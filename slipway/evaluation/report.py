@@ -46,6 +46,15 @@ class ModelView:
 
 
 @dataclass(frozen=True)
+class GoldenView:
+    """Both models on the pipeline's golden set, shown beside their new-split figures."""
+
+    description: str
+    candidate: ClassificationMetrics
+    champion: ClassificationMetrics | None = None
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything ``render_report`` needs; computed by the evaluate step."""
 
@@ -63,6 +72,7 @@ class ReportData:
     explained: np.ndarray | None = None
     attributions: Attributions | None = None
     significance_level: float = 0.05
+    golden: GoldenView | None = None
 
 
 def image_shape(input_shape: Sequence[int]) -> tuple[int, ...] | None:
@@ -98,6 +108,7 @@ def render_report(data: ReportData, blessing: Blessing | None = None) -> str:
             + BLESSING_END,
         ),
         _summary_section(data, names),
+        _golden_section(data),
         _section(
             "Confusion matrices",
             "Rows are the true class, columns the predicted class. Colour is the share of the true "
@@ -124,6 +135,38 @@ def render_report(data: ReportData, blessing: Blessing | None = None) -> str:
         _explanation_section(data, names, is_image),
     ]
     return _page(title, "\n".join(parts))
+
+
+def _golden_section(data: ReportData) -> str:
+    """Golden set and new split side by side: a model that holds up on the golden set but not on
+    the new split points at the new data; a candidate that does well only on the new split learned
+    something the golden set disagrees with."""
+    why = (
+        "The golden set is pinned per pipeline and never comes from the feed; the gate's"
+        " non-regression decision uses it. A champion much worse on the new split than on the"
+        " golden set means the new data is suspect."
+    )
+    if data.golden is None:
+        return _section("Golden set vs new split", why, "<p class='note'>No golden set yet.</p>")
+    rows = [("candidate", data.golden.candidate, data.candidate.metrics)]
+    if data.champion is not None and data.golden.champion is not None:
+        rows.append((data.champion.label, data.golden.champion, data.champion.metrics))
+    body = (
+        f"<p class='meta'>Golden set: {_e(data.golden.description)}, {len(data.golden.candidate.correct):,}"
+        f" examples. New split: {len(data.y_test):,} examples.</p><table><tr><th>model</th>"
+        "<th>accuracy, golden</th><th>accuracy, new split</th><th>new - golden</th>"
+        "<th>log loss, golden</th><th>log loss, new split</th></tr>"
+    )
+    for label, golden, new in rows:
+        body += (
+            f"<tr><td>{_e(label)}</td><td>{golden.accuracy:.4f}</td><td>{new.accuracy:.4f}</td>"
+            f"<td>{new.accuracy - golden.accuracy:+.4f}</td><td>{_num(golden.log_loss)}</td>"
+            f"<td>{_num(new.log_loss)}</td></tr>"
+        )
+    from slipway.evaluation import figures
+
+    png = figures.golden_vs_new([(label, golden.accuracy, new.accuracy) for label, golden, new in rows])
+    return _section("Golden set vs new split", why, body + "</table>" + _img(png, "golden vs new split"))
 
 
 def render_blessing_html(blessing: Blessing) -> str:

@@ -1,4 +1,4 @@
-"""The evaluate step: candidate and champion on the same test set -> result.json + report.
+"""The evaluate step: candidate and champion on the golden set and the new test split -> result.json + report.
 
 Inputs: the ingest result (``snapshot_key``), the candidate at ``train/model/`` and, when the
 registry has a ``champion`` alias, that version's files. Both are downloaded to a temporary folder
@@ -9,7 +9,10 @@ Outputs under ``runs/<pipeline>/<run>/evaluate/``:
 
 * ``result.json`` - small, for the gate (``slipway.evaluation.gate.decide``): ``EvaluateResult``
   (``slipway/results.py``): both models' metrics, latency and size, the paired comparison, and
-  the champion version the candidate was judged against (promotion compares against it);
+  the champion version the candidate was judged against (promotion compares against it), and
+  ``golden``: both models on the pipeline's golden test set (``slipway/evaluation/golden.py``; the
+  gate judges non-regression on it and flags the new data as suspect when the champion does far
+  worse on the new split than on it);
 * ``report.html`` - the human report, with a *pending* gate decision;
 * ``predictions.npz`` - per-example labels, predictions, confidences and correctness of both
   models (kept out of result.json so it stays small).
@@ -29,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from slipway.evaluation.comparison import Comparison, ScoredVariant, compare, score_variant
+from slipway.evaluation.comparison import Comparison, ScoredVariant, compare, rescore, score_variant
 from slipway.metrics import MetricsBatch
 from slipway.results import ComparisonSummary, EvaluateResult, VariantScore
 from slipway.steps.context import RunContext, safe_run_id
+from slipway.validation.witness import output_profile
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ def run(ctx: RunContext, batch: MetricsBatch) -> EvaluateResult:
     candidate_prefix = ctx.layout.model
     common = {"num_classes": cfg.data.num_classes, "latency_batch_size": cfg.gate.latency_batch_size}
 
+    golden, golden_info = _golden_set(ctx, champion_version)
     with tempfile.TemporaryDirectory(prefix="slipway-evaluate-") as tmp:
         cand_dir = ctx.store.download_dir(candidate_prefix, Path(tmp) / "candidate")
         candidate = score_variant("candidate", cand_dir, test.x, test.y, **common)
@@ -59,14 +64,20 @@ def run(ctx: RunContext, batch: MetricsBatch) -> EvaluateResult:
             champion = score_variant(
                 "champion", champ_dir, test.x, test.y, version=champion_version, **common
             )
-    comparison = compare(
-        candidate,
-        champion,
-        bootstrap_samples=cfg.gate.bootstrap_samples,
-        confidence=1.0 - cfg.gate.significance_level,
-        seed=cfg.gate.bootstrap_seed,
-    )
-    report_html = build_report(ctx, comparison, test.x, test.y, snapshot_key)
+    stats: dict[str, Any] = {
+        "bootstrap_samples": cfg.gate.bootstrap_samples,
+        "confidence": 1.0 - cfg.gate.significance_level,
+        "seed": cfg.gate.bootstrap_seed,
+    }
+    comparison = compare(candidate, champion, **stats)
+    golden_comparison = None
+    if golden is not None:
+        golden_comparison = compare(
+            rescore(candidate, golden.x, golden.y),
+            rescore(champion, golden.x, golden.y) if champion else None,
+            **stats,
+        )
+    report_html = build_report(ctx, comparison, test.x, test.y, snapshot_key, golden_comparison, golden_info)
 
     report_key = ctx.layout.evaluation_report
     ctx.store.put_bytes(report_key, report_html.encode("utf-8"))
@@ -81,11 +92,18 @@ def run(ctx: RunContext, batch: MetricsBatch) -> EvaluateResult:
         snapshot_key=snapshot_key,
         test_rows=len(test),
         num_classes=cfg.data.num_classes,
-        candidate=VariantScore.model_validate({**candidate.summary(names), "model_key": candidate_prefix}),
+        candidate=VariantScore.model_validate(
+            {
+                **candidate.summary(names),
+                "model_key": candidate_prefix,
+                "output_profile": output_profile(candidate.scored.probabilities, test.y),
+            }
+        ),
         champion=VariantScore.model_validate({**champion.summary(names), "model_key": champion_prefix})
         if champion and champion_prefix
         else None,
         comparison=ComparisonSummary.model_validate(summary) if summary else None,
+        golden=_golden_summary(golden_info, golden_comparison, names),
         report_key=report_key,
         report_uri=ctx.store.uri(report_key),
         predictions_key=predictions_key,
@@ -104,8 +122,57 @@ def run(ctx: RunContext, batch: MetricsBatch) -> EvaluateResult:
     return result
 
 
+def _golden_set(ctx: RunContext, champion_version: int | None) -> tuple[Any, dict[str, Any]]:
+    """(golden examples or None, what they are). Configured source, else the frozen set, else -
+    for a champion promoted before golden sets existed - its registered snapshot's test split,
+    frozen now. None before the first champion: the new split is all there is."""
+    from slipway.evaluation.golden import configured_golden, freeze_golden, load_golden, load_golden_record
+
+    cfg = ctx.config
+    if cfg.golden.source is not None:
+        return configured_golden(cfg.golden.source)
+    record = load_golden_record(ctx.store, cfg.name)
+    if record is None and champion_version is not None:
+        from slipway.registry import ModelRegistry
+
+        key = (
+            ModelRegistry(ctx.store, cfg.model_name)
+            .get_version(champion_version)
+            .metadata.get("snapshot_key")
+        )
+        if key:
+            reason = f"test split of champion v{champion_version}'s registered snapshot"
+            record = freeze_golden(ctx.store, cfg.name, key, reason=reason, run_id=ctx.run_id)
+    if record is None:
+        return None, {"status": "no golden set yet: the first champion's test split becomes it at promotion"}
+    keep = ("source", "snapshot_key", "split", "rows", "sha256", "reason", "frozen_at")
+    return load_golden(ctx.store, record), {k: record.get(k) for k in keep}
+
+
+def _golden_summary(
+    info: dict[str, Any], comparison: Comparison | None, names: list[str] | None
+) -> dict[str, Any]:
+    """``golden`` in result.json: the golden set's identity and both models' figures on it."""
+    if comparison is None:
+        return {**info, "candidate": None, "champion": None, "comparison": None}
+    champion = comparison.champion
+    return {
+        **info,
+        "status": "scored",
+        "candidate": comparison.candidate.metrics.summary(names),
+        "champion": {**champion.metrics.summary(names), "version": champion.version} if champion else None,
+        "comparison": comparison.summary(),
+    }
+
+
 def build_report(
-    ctx: RunContext, comparison: Comparison, x: np.ndarray, y: np.ndarray, snapshot_key: str
+    ctx: RunContext,
+    comparison: Comparison,
+    x: np.ndarray,
+    y: np.ndarray,
+    snapshot_key: str,
+    golden: Comparison | None = None,
+    golden_info: dict[str, Any] | None = None,
 ) -> str:
     """The HTML report (pending gate decision), with integrated-gradients maps for image inputs."""
     from slipway.evaluation.explain import integrated_gradients, pick_examples
@@ -130,8 +197,21 @@ def build_report(
         explained=explained,
         attributions=attributions,
         significance_level=ctx.config.gate.significance_level,
+        golden=_golden_views(golden, golden_info),
     )
     return render_report(data)
+
+
+def _golden_views(golden: Comparison | None, info: dict[str, Any] | None) -> Any:
+    if golden is None:
+        return None
+    from slipway.evaluation.report import GoldenView
+
+    return GoldenView(
+        description=f"{(info or {}).get('source', '?')}: {(info or {}).get('snapshot_key') or (info or {}).get('origin', '')}",
+        candidate=golden.candidate.metrics,
+        champion=golden.champion.metrics if golden.champion else None,
+    )
 
 
 def _test_split(ctx: RunContext, snapshot_key: str) -> Any:

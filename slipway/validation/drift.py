@@ -40,6 +40,10 @@ class DriftStatistic:
     noise_floor: float
     title: str
     detail: str
+    # The check id is ``<group>.<name>``: ``drift``, or ``witness`` for the champion's figures.
+    group: str = "drift"
+    # The class a class-conditional statistic was reported for (its worst class), else None.
+    label: str | None = None
 
     @property
     def effective_threshold(self) -> float:
@@ -93,7 +97,14 @@ def _shift(
 
 
 def _ks(
-    name: str, what: str, values: np.ndarray, ref: dict[str, Any], se: float, limit: float, sigmas: float
+    name: str,
+    what: str,
+    values: np.ndarray,
+    ref: dict[str, Any],
+    se: float,
+    limit: float,
+    sigmas: float,
+    group: str = "drift",
 ) -> DriftStatistic:
     quantiles = np.asarray(ref["quantiles"], dtype=np.float64)
     levels = np.linspace(0, 1, len(quantiles))
@@ -107,7 +118,7 @@ def _ks(
         f" {levels[worst]:.1%} in the reference"
     )
     title = f"KS distance of the per-example {what} distribution"
-    return DriftStatistic(name, float(gaps[worst]), limit, noise, title, detail)
+    return DriftStatistic(name, float(gaps[worst]), limit, noise, title, detail, group)
 
 
 def compare_to_reference(

@@ -19,7 +19,10 @@ import pandas as pd
 from slipway.config import DataConfig
 from slipway.data.dataset import Split
 from slipway.data.rowstats import RowStats, flat_numeric, row_stats
+from slipway.data.structure import structure_moments
 from slipway.validation.duplicates import duplicate_count, row_groups
+
+_STRUCTURE_SEED = 0x5EED
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Features:
     stats: RowStats
     labels: np.ndarray
     facts: dict[str, Any] = field(default_factory=dict)
+    # Mean / std maps overall and per label (``slipway.data.structure.structure_moments``).
+    structure: dict[str, Any] | None = None
 
 
 def shape_text(shape: tuple[int, ...] | list[int]) -> str:
@@ -66,8 +71,20 @@ def _class_name(label: int, class_names: list[str] | None) -> str:
     return str(label)
 
 
-def compute_features(split: Split, data: DataConfig) -> Features:
-    """Per-row features, dataset facts and the one-row ``dataset`` frame for ``split``."""
+def _structure(flat: np.ndarray, labels: np.ndarray, stats: RowStats, max_rows: int | None) -> dict[str, Any]:
+    finite = np.isfinite(stats.min) & np.isfinite(stats.max) & (stats.nan_count == 0)
+    if max_rows is not None and len(flat) > max_rows:
+        rows = np.sort(np.random.default_rng(_STRUCTURE_SEED).choice(len(flat), max_rows, replace=False))
+        return {**structure_moments(flat, labels, finite, rows), "sampled_from": len(flat)}
+    return structure_moments(flat, labels, finite)
+
+
+def compute_features(
+    split: Split, data: DataConfig, *, structural: bool = False, structure_max_rows: int | None = None
+) -> Features:
+    """Per-row features, dataset facts and the one-row ``dataset`` frame for ``split``; with
+    ``structural`` also the mean / std maps the structural drift checks compare (on a seeded
+    uniform sample of ``structure_max_rows`` rows when there are more)."""
     x, x_dtype = _numeric_inputs(split.x)
     labels, y_dtype = _numeric_labels(split.y)
     flat = flat_numeric(x)
@@ -117,4 +134,5 @@ def compute_features(split: Split, data: DataConfig) -> Features:
         "duplicate_fraction": duplicates / n if n else 0.0,
         "example_shape": shape_text(example_shape),
     }
-    return Features(rows=rows, dataset=dataset, stats=stats, labels=labels, facts=facts)
+    structure = _structure(flat, labels, stats, structure_max_rows) if structural else None
+    return Features(rows=rows, dataset=dataset, stats=stats, labels=labels, facts=facts, structure=structure)

@@ -44,11 +44,14 @@ def load_reference(store: ArtifactStore, pipeline: str) -> dict[str, Any] | None
 
 def _training_profile(store: ArtifactStore, snapshot_key: str) -> dict[str, Any]:
     try:
-        return load_profile(store, snapshot_key)[REFERENCE_SPLIT]
+        profile = load_profile(store, snapshot_key)[REFERENCE_SPLIT]
     except ArtifactNotFound:  # a snapshot stored without its profile: compute it
+        profile = None
+    if profile is None or "structure" not in profile:  # or one stored before structure profiles
         from slipway.data.profile import profile_split
 
-        return profile_split(load_snapshot(store, snapshot_key).train)
+        profile = profile_split(load_snapshot(store, snapshot_key).train)
+    return profile
 
 
 def build_reference(

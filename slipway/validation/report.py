@@ -107,6 +107,9 @@ class ValidationReport:
     reference: dict[str, Any]
     facts: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    # The partition's and the reference's structure summaries, for the pictures (not in to_dict).
+    structure: dict[str, Any] | None = None
+    reference_structure: dict[str, Any] | None = None
 
     @property
     def success(self) -> bool:
@@ -147,7 +150,10 @@ class ValidationReport:
                 "expectations": [o.to_dict() for o in self.outcomes],
                 "drift": {
                     "reference": self.reference,
-                    "statistics": {d.name: d.to_dict() for d in self.drift},
+                    "statistics": {
+                        (d.name if d.group == "drift" else f"{d.group}.{d.name}"): d.to_dict()
+                        for d in self.drift
+                    },
                 },
                 "facts": self.facts,
                 "timings_seconds": {k: round(v, 4) for k, v in self.timings.items()},

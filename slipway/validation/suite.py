@@ -1,10 +1,11 @@
 """The expectation suites, built from the pipeline config and (for drift) the reference.
 
-Three suites, one per frame from ``features.py``:
+Two suites, one per frame from ``features.py``:
 
 * ``rows`` - row count, missing values, value range, label set, duplicate fraction;
-* ``dataset`` - schema (feature count, example shape, dtypes) and class balance;
-* ``drift`` - one expectation per drift statistic, only when there is a reference.
+* ``dataset`` - schema (feature count, example shape, dtypes) and class balance, and one
+  expectation per drift, structure and champion-witness statistic (one-row facts all: one frame,
+  one GX validation and one Data Docs page instead of two).
 
 Each expectation is wrapped in a ``Check`` with a stable id (``values.max``), a title that states
 the threshold, and a message template filled with what was observed when it fails. The id is
@@ -22,6 +23,9 @@ from slipway.config import DataConfig, ValidationConfig
 from slipway.validation.drift import DriftStatistic
 from slipway.validation.features import shape_text
 from slipway.validation.gx import gxe
+
+BATCHES = ("rows", "dataset")
+DRIFT_BATCH = "dataset"  # drift statistics are columns of the one-row dataset frame
 
 
 @dataclass(frozen=True)
@@ -202,14 +206,15 @@ def drift_checks(statistics: list[DriftStatistic]) -> list[Check]:
     for stat in statistics:
         limit = stat.effective_threshold
         raised = " (raised to the sampling-noise floor)" if stat.noise_floor > stat.threshold else ""
+        check_id = f"{stat.group}.{stat.name}"
         checks.append(
             Check(
-                f"drift.{stat.name}",
-                "drift",
+                check_id,
+                DRIFT_BATCH,
                 f"{stat.title} <= {limit:.3g}{raised}",
                 _expectation(
                     gxe.ExpectColumnMaxToBeBetween,
-                    f"drift.{stat.name}",
+                    check_id,
                     f"{stat.detail}; configured {stat.threshold:g}, noise floor {stat.noise_floor:.3g}",
                     column=stat.name,
                     max_value=limit,

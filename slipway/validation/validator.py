@@ -8,6 +8,7 @@ and a folder for the Data Docs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from slipway.validation.drift import DriftStatistic, compare_to_reference
 from slipway.validation.features import compute_features
 from slipway.validation.gx_runner import run_checks
 from slipway.validation.report import ValidationReport, outcome_of
+from slipway.validation.structure import compare_structure
 from slipway.validation.suite import build_checks
 
 
@@ -39,11 +41,15 @@ def validate_split(
     docs_dir: Path | None = None,
     suite_prefix: str = "slipway",
     run_name: str = "validation",
+    extra_statistics: Sequence[DriftStatistic] = (),
 ) -> ValidationReport:
-    """Check ``split`` against the data contract and, given a reference document, for drift."""
+    """Check ``split`` against the data contract and, given a reference document, for drift
+    (global and structural). ``extra_statistics`` (the champion witness's) are checked with them."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    features = compute_features(split, data)
+    ref_structure = (reference or {}).get("profile", {}).get("structure")
+    structural = bool(cfg.drift_enabled and cfg.structure_enabled and ref_structure)
+    features = compute_features(split, data, structural=structural, structure_max_rows=cfg.structure_max_rows)
     timings["features"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -52,6 +58,9 @@ def validate_split(
         drift = compare_to_reference(
             features.labels, features.stats.mean, features.stats.std, reference["profile"], cfg
         )
+    if structural and features.structure is not None:
+        drift += compare_structure(features.structure, ref_structure, cfg, data.class_names)
+    drift += list(extra_statistics)
     timings["drift"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -60,7 +69,8 @@ def validate_split(
     if drift:
         import pandas as pd
 
-        frames["drift"] = pd.DataFrame({d.name: [d.value] for d in drift})
+        drift_columns = pd.DataFrame({d.name: [d.value] for d in drift})
+        frames["dataset"] = pd.concat([features.dataset.reset_index(drop=True), drift_columns], axis=1)
     results = run_checks(frames, checks, suite_prefix=suite_prefix, run_name=run_name, docs_dir=docs_dir)
     timings["great_expectations"] = time.perf_counter() - mark
 
@@ -68,4 +78,13 @@ def validate_split(
     outcomes = [outcome_of(c, results.get(c.id), features.facts, one_row) for c in checks]
     timings["total"] = time.perf_counter() - started
     status = _reference_status(reference, cfg, len(features.labels))
-    return ValidationReport(outcomes, drift, status, features.facts, timings)
+    if reference is not None and cfg.drift_enabled and not structural:
+        status["structure"] = (
+            "structure checks disabled (validation.structure_enabled: false)"
+            if not cfg.structure_enabled
+            else "reference has no structure profile"
+        )
+    report = ValidationReport(outcomes, drift, status, features.facts, timings)
+    report.structure = features.structure
+    report.reference_structure = ref_structure if structural else None
+    return report

@@ -100,6 +100,7 @@ def test_every_check_is_recorded_with_numbers() -> None:
         "accuracy_floor",
         "class_recall_floor",
         "non_regression",
+        "data_suspect",
         "latency_ceiling",
         "size_ceiling",
     ]
@@ -120,6 +121,7 @@ def test_optional_checks_are_skipped_not_dropped() -> None:
         "accuracy_floor": "pass",
         "class_recall_floor": "skipped",
         "non_regression": "skipped",
+        "data_suspect": "skipped",
         "latency_ceiling": "skipped",
         "size_ceiling": "skipped",
     }
@@ -202,3 +204,61 @@ def test_gate_and_blessing_html_import_without_tensorflow_or_matplotlib() -> Non
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def with_golden(ev: dict[str, Any], cand: float, champ: float, p: float = 1e-6) -> dict[str, Any]:
+    """Add the golden-set figures the evaluate step writes (candidate and champion on it)."""
+    return {
+        **ev,
+        "golden": {
+            "source": "snapshot",
+            "rows": 400,
+            "candidate": {"accuracy": cand, "test_rows": 400},
+            "champion": {"accuracy": champ, "version": 3},
+            "comparison": {
+                "accuracy_delta": cand - champ,
+                "mcnemar_p_value": p,
+                "candidate_only": 1,
+                "champion_only": 300,
+            },
+        },
+    }
+
+
+def test_poisoned_feed_is_data_suspect_and_regression_is_judged_on_golden() -> None:
+    # Labels wrong in the feed's train and test parts: on the new split the candidate (trained on
+    # them) looks great and the champion terrible; on the golden set it is the other way round.
+    ev = with_golden(evaluation(acc=0.97, champ_acc=0.08, p=1e-9), cand=0.05, champ=0.94)
+    blessing = decide(POLICY, ev, now=NOW)
+    assert not blessing.blessed and blessing.result == "rejected"
+    suspect = blessing.check("data_suspect")
+    assert suspect.verdict == "fail" and suspect.observed == pytest.approx(0.86)
+    assert "0.0800" in suspect.detail and "0.9400" in suspect.detail and "data suspect" in suspect.detail
+    regression = blessing.check("non_regression")
+    assert regression.verdict == "fail" and regression.observed == pytest.approx(-0.89)
+    assert regression.detail.startswith("on the golden set (400 examples)")
+    assert any(
+        r.startswith("data_suspect: champion v3 accuracy on the new split 0.0800") for r in blessing.reasons
+    )
+
+
+def test_golden_set_passes_a_real_improvement_and_force_is_recorded() -> None:
+    ev = with_golden(evaluation(acc=0.96, champ_acc=0.95), cand=0.955, champ=0.95, p=0.3)
+    blessing = decide(POLICY, ev, now=NOW)
+    assert blessing.blessed, blessing.reasons
+    assert blessing.check("data_suspect").verdict == "pass"
+    assert blessing.check("non_regression").detail.startswith("on the golden set")
+
+    poisoned = with_golden(evaluation(acc=0.97, champ_acc=0.08, p=1e-9), cand=0.05, champ=0.94)
+    forced = decide(
+        POLICY, poisoned, force_reason="known relabelling, approved by QA", forced_by="ana", now=NOW
+    )
+    assert forced.blessed and forced.forced and not forced.policy_passed
+    assert forced.check("data_suspect").verdict == "fail"
+    assert "known relabelling" in forced.reasons[0]
+
+
+def test_without_golden_non_regression_uses_the_new_split() -> None:
+    blessing = decide(POLICY, evaluation(), now=NOW)
+    assert blessing.check("data_suspect").verdict == "skipped"
+    assert blessing.check("non_regression").detail.startswith("on the new split")

@@ -91,7 +91,11 @@ def test_clean_digits_pass_with_report_docs_metrics_and_first_reference(tmp_path
         "std_intensity_shift",
         "mean_intensity_ks",
         "std_intensity_ks",
+        *(f"structure_{k}" for k in ("pixel_mean_map", "pixel_std_map", "row_profile", "column_profile")),
+        *(f"class_{k}" for k in ("pixel_mean_map", "pixel_std_map", "row_profile", "column_profile")),
     }
+    assert second["champion_witness"] == {"status": "no champion yet"}
+    assert ctx.store.get_bytes(second["report_key"]).startswith(b"<!DOCTYPE html>")
     for name, stat in stats.items():
         assert stat["passed"] and 0 <= stat["value"] <= stat["effective_threshold"]
         assert metric(batch2, "slipway_validation_drift", statistic=name) == pytest.approx(

@@ -96,14 +96,19 @@ class _TI:
 
 
 class _Reporting(StepLauncher):
-    """A launcher that reports a fixed outcome (the local launcher's own tests run real steps)."""
+    """A launcher that reports a fixed outcome and, like a real step, leaves ``stored`` as the
+    step's result.json in the store (the local launcher's own tests run real steps)."""
 
-    def __init__(self, outcome: StepOutcome) -> None:
+    def __init__(self, outcome: StepOutcome, stored: dict[str, Any] | None = None) -> None:
         self.outcome = outcome
+        self.stored = stored
         self.requests: list[StepRequest] = []
 
-    def launch(self, request: StepRequest, log: logging.Logger) -> StepOutcome:
+    def launch(self, request: StepRequest, log: Any) -> StepOutcome:
         self.requests.append(request)
+        if self.stored is not None:
+            ctx = RunContext.create(request.config, request.run_id)
+            ctx.store.put_json(ctx.result_key(request.step), self.stored)
         return self.outcome
 
 
@@ -112,8 +117,9 @@ def _run_step(
     monkeypatch: pytest.MonkeyPatch,
     outcome: StepOutcome,
     params: dict[str, Any] | None = None,
+    stored: dict[str, Any] | None = None,
 ) -> tuple[Any, _TI, _Reporting]:
-    launcher = _Reporting(outcome)
+    launcher = _Reporting(outcome, stored)
     monkeypatch.setattr(step_module, "launcher_for", lambda config: launcher)
     operator = SlipwayStepOperator(task_id="ingest", step="ingest", config_path=str(_config_file(tmp_path)))
     ti = _TI()
@@ -123,7 +129,7 @@ def _run_step(
 
 def test_step_exit_0_returns_the_parsed_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reported = ingest_result("datasets/digits/abc").dump()
-    result, _, launcher = _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, reported, []))
+    result, _, launcher = _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, []), stored=reported)
     assert result == reported and launcher.requests[0].run_id == "run-1"
 
 
@@ -132,7 +138,7 @@ def test_step_exit_0_with_a_broken_result_is_not_retried(
 ) -> None:
     broken = {**ingest_result("datasets/digits/abc").dump(), "rows": {"train": 1}}
     with pytest.raises(AirflowFailException, match=r"rows\.validation: Field required"):
-        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, broken, []))
+        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, []), stored=broken)
 
 
 def test_step_exit_65_fails_without_retry_and_keeps_the_message(
@@ -140,7 +146,7 @@ def test_step_exit_65_fails_without_retry_and_keeps_the_message(
 ) -> None:
     tail = ["INFO reading", "error: 2 expectations failed", "  - values.max: observed 3.0"]
     with pytest.raises(AirflowFailException, match=r"(?s)rejected its input.*values\.max: observed 3\.0"):
-        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_BAD_INPUT, None, tail))
+        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_BAD_INPUT, tail))
 
 
 @pytest.mark.parametrize("code", [EXIT_FAILURE, -9, 137])
@@ -148,19 +154,19 @@ def test_step_other_exit_codes_are_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
     with pytest.raises(AirflowException) as info:
-        _run_step(tmp_path, monkeypatch, StepOutcome(code, None, ["error: store unreachable"]))
+        _run_step(tmp_path, monkeypatch, StepOutcome(code, ["error: store unreachable"]))
     assert _retried(info.value) and f"exit code {code}" in str(info.value)
 
 
 def test_step_exit_0_without_result_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(AirflowException, match="reported no result") as info:
-        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, None, []))
+    with pytest.raises(AirflowException, match="left no result.json") as info:
+        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, []))
     assert _retried(info.value)
 
 
 def test_step_bad_params_fail_before_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(AirflowFailException, match=r"training\.epochs"):
-        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, {}, []), params={"epochs": 0})
+        _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, []), params={"epochs": 0})
 
 
 def test_failed_step_pushes_its_stored_result_for_the_links(
@@ -171,7 +177,7 @@ def test_failed_step_pushes_its_stored_result_for_the_links(
 
     ctx = RunContext.create(load_config(config_path), "run-1")
     ctx.write_result("ingest", ingest_result("datasets/digits/abc"))
-    launcher = _Reporting(StepOutcome(EXIT_BAD_INPUT, None, ["error: bad"]))
+    launcher = _Reporting(StepOutcome(EXIT_BAD_INPUT, ["error: bad"]))
     monkeypatch.setattr(step_module, "launcher_for", lambda config: launcher)
     ti = _TI()
     operator = SlipwayStepOperator(task_id="ingest", step="ingest", config_path=str(config_path))

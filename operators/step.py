@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from operators.launchers import StepLauncher, StepRequest, launcher_for
 from operators.links import DataDocsLink, EvaluationReportLink, TrainedModelLink
-from operators.params import overrides_from_params
+from operators.params import overrides_from_params, run_request_problems
 from slipway.config import ConfigError, PipelineConfig, load_config
 from slipway.errors import EXIT_BAD_INPUT, EXIT_OK
 
@@ -39,6 +39,15 @@ class SlipwayStepOperator(BaseOperator):
         self._launcher: StepLauncher | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
+        dag_run = context.get("dag_run")
+        problems = run_request_problems(
+            context["params"],
+            getattr(dag_run, "conf", None),
+            known=context["dag"].params.keys(),
+            partition=self.partition,
+        )
+        if problems:
+            raise AirflowFailException(f"step {self.step} not started (no retry): " + "; ".join(problems))
         overrides = overrides_from_params(context["params"])
         try:
             config = load_config(self.config_path).with_overrides(overrides)  # fail here, not in the pod

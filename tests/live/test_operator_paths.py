@@ -1,0 +1,230 @@
+"""Live: the ways people start a retraining run, through a running Airflow (``make airflow``).
+
+One Airflow per metadata database (SQLite, then PostgreSQL in a throwaway cluster), reused by
+every test of the module: a run triggered over REST with ``conf`` succeeds and registers a
+version; an invalid ``conf`` is refused with 400 naming the field; a new-data asset event starts
+a data-triggered run on the event's partition; a person uses the web UI's trigger form in
+headless Chromium and opens the evaluation report from the task's button.
+
+The pipeline is small on purpose: scikit-learn's digits as ``npz`` partitions, a 16-unit MLP.
+Screenshots and the Airflow log go to ``$SLIPWAY_TEST_ARTIFACTS`` (default: a temporary folder),
+printed by the tests (``pytest -s``) and kept after the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slipway.registry import ModelRegistry
+from slipway.store import open_store
+from tests.dags.test_retrain_e2e import write_partitions
+from tests.live.airflow_server import PASSWORD, SYSTEM_PATH, AirflowServer, ApiError
+from tests.live.postgres import PostgresCluster, postgres_bin
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "retrain_digits"
+RUN_TIMEOUT_S = 420
+ARTIFACTS = Path(
+    os.environ.get("SLIPWAY_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="slipway-live-artifacts-")
+)
+
+
+def write_pipeline(folder: Path) -> Path:
+    write_partitions(folder / "data")
+    shutil.copy(folder / "data" / "good.npz", folder / "data" / "fresh.npz")
+    config = {
+        "name": "digits",
+        "model_name": "digits",
+        "owner": "tests",
+        "store_url": f"file://{folder / 'store'}",
+        "data": {
+            "source": {"kind": "npz", "uri": str(folder / "data" / "{partition}.npz")},
+            "split": {"validation_fraction": 0.1, "test_fraction": 0.25, "seed": 0},
+            "input_shape": [8, 8],
+            "num_classes": 10,
+        },
+        "training": {
+            "layers": [{"type": "flatten"}, {"type": "dense", "units": 16, "activation": "relu"}],
+            "optimizer": {"name": "adam", "learning_rate": 0.02},
+            "epochs": 2,
+            "batch_size": 64,
+        },
+        "gate": {"min_accuracy": 0.5, "max_accuracy_drop": 0.5, "bootstrap_samples": 100},
+        "metrics": {"textfile_dir": str(folder / "metrics")},
+        # New data starts a run. (No cron here: with catchup off, Airflow starts the latest past
+        # cron tick as soon as the DAG appears; tests/dags/test_scheduling.py covers cron + data.)
+        "orchestration": {"data_asset": f"file://{folder / 'data'}", "retries": 1, "retry_delay_seconds": 5},
+    }
+    pipelines = folder / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "digits.yaml").write_text(yaml.safe_dump(config))
+    return pipelines
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def airflow(request: pytest.FixtureRequest):
+    folder = Path(tempfile.mkdtemp(prefix=f"slipway-live-{request.param}-"))
+    pipelines = write_pipeline(folder)
+    cluster = None
+    if request.param == "postgres":
+        if postgres_bin() is None:
+            pytest.skip("Debian postgresql is not installed")
+        cluster = PostgresCluster.start()
+        conn = cluster.url
+    else:
+        conn = f"sqlite:///{folder / 'airflow' / 'airflow.db'}"
+    server = AirflowServer(
+        home=folder / "airflow",
+        sql_alchemy_conn=conn,
+        extra_env={"SLIPWAY_PIPELINES_DIR": str(pipelines), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    server.database = request.param  # type: ignore[attr-defined]
+    server.folder = folder  # type: ignore[attr-defined]
+    started = time.monotonic()
+    try:
+        server.start()
+        server.wait_for(f"{DAG_ID} to be parsed", lambda: _dag_ready(server), timeout_s=180)
+        print(f"\n[{request.param}] Airflow healthy on {server.url} after {time.monotonic() - started:.0f}s")
+        yield server
+    finally:
+        left = server.stop()
+        log_copy = ARTIFACTS / f"make-airflow-{request.param}.log"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if server.log_path.exists():
+            shutil.copy(server.log_path, log_copy)
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        assert left == [], f"processes still alive after stop: {left}"
+
+
+def _dag_ready(server: AirflowServer) -> bool:
+    try:
+        dag = server.request("GET", f"/api/v2/dags/{DAG_ID}")
+    except ApiError:
+        return False
+    return not dag["is_paused"]
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def registry_of(server: AirflowServer) -> ModelRegistry:
+    return ModelRegistry(open_store(f"file://{server.folder / 'store'}"), "digits")  # type: ignore[attr-defined]
+
+
+def test_components_started_from_a_shell_without_the_venv(airflow: AirflowServer) -> None:
+    """`make airflow` without an activated venv: standalone's `airflow ...` subprocesses all run."""
+    health = airflow.health()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", health
+    commands = [_command_line(pid) for pid in airflow.process_tree()]
+    for component in ("scheduler", "dag-processor", "api-server", "triggerer"):
+        assert any(command.endswith(f"bin/airflow {component}") for command in commands), commands
+    # ... started from a shell whose PATH has no virtualenv (see AirflowServer.start).
+    assert (
+        Path(f"/proc/{airflow.process.pid}/environ")
+        .read_bytes()
+        .split(b"\0")
+        .count(  # type: ignore[union-attr]
+            f"PATH={SYSTEM_PATH}".encode()
+        )
+        == 1
+    )
+
+
+def test_rest_trigger_with_conf_registers_a_version(airflow: AirflowServer) -> None:
+    triggered = time.monotonic()
+    run = airflow.request(
+        "POST",
+        f"/api/v2/dags/{DAG_ID}/dagRuns",
+        {"logical_date": None, "conf": {"partition": "good", "epochs": 3}, "note": "live test"},
+    )
+    assert run["state"] == "queued" and run["conf"]["epochs"] == 3
+    done = airflow.wait_run_finished(DAG_ID, run["dag_run_id"], RUN_TIMEOUT_S)
+    took = time.monotonic() - triggered
+    states = airflow.task_states(DAG_ID, run["dag_run_id"])
+    assert done["state"] == "success", (states, airflow.log_tail())
+    print(f"\n[{airflow.database}] REST-triggered run {run['dag_run_id']}: trigger -> success in {took:.0f}s")  # type: ignore[attr-defined]
+
+    gate = airflow.xcom(DAG_ID, run["dag_run_id"], "gate")
+    registered = airflow.xcom(DAG_ID, run["dag_run_id"], "register")
+    assert gate["blessed"] is True and gate["result"] == "blessed"
+    registry = registry_of(airflow)
+    assert registered["version"] == registry.versions()[-1] == 1
+    assert registry.get_alias("champion") == 1
+    # The form's epochs reached the training step.
+    train = airflow.xcom(DAG_ID, run["dag_run_id"], "train")
+    assert train["epochs_completed"] == 3, train
+
+
+@pytest.mark.parametrize(
+    ("conf", "field", "words"),
+    [
+        ({"epochs": 0}, "epochs", "less than the minimum of 1"),
+        ({"learning_rate": "fast"}, "learning_rate", "is not of type 'number'"),
+        ({"partition": "../../etc/passwd"}, "partition", "does not match"),
+    ],
+)
+def test_invalid_conf_is_refused_naming_the_field(
+    airflow: AirflowServer, conf, field: str, words: str
+) -> None:
+    before = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns")["total_entries"]
+    with pytest.raises(ApiError) as refused:
+        airflow.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+    assert refused.value.status == 400
+    detail = refused.value.body["detail"]
+    assert f"Invalid input for param {field}" in detail and words in detail, detail
+    assert airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns")["total_entries"] == before
+
+
+def test_browser_trigger_form_and_report(airflow: AirflowServer) -> None:
+    from tests.live.browser import trigger_from_ui
+
+    shots = ARTIFACTS / airflow.database  # type: ignore[attr-defined]
+    steps = trigger_from_ui(
+        airflow, DAG_ID, "admin", PASSWORD, epochs=4, screenshots=shots, run_timeout_s=RUN_TIMEOUT_S
+    )
+    print(f"\n[{airflow.database}] browser steps:\n  " + "\n  ".join(steps))  # type: ignore[attr-defined]
+    print(f"[{airflow.database}] screenshots: {sorted(str(p) for p in shots.glob('*.png'))}")  # type: ignore[attr-defined]
+    assert (shots / "trigger-form.png").stat().st_size > 10_000
+    assert (shots / "evaluation-report.png").stat().st_size > 10_000
+
+
+def test_asset_event_starts_a_data_triggered_run_on_its_partition(airflow: AirflowServer) -> None:
+    """Last in the module: the run is seen to start and ingest the event's partition; the
+    fixture's teardown stops Airflow under it (the REST and browser runs cover the rest)."""
+    (asset,) = airflow.request("GET", "/api/v2/assets?name_pattern=digits_data")["assets"]
+    event = airflow.request(
+        "POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": {"partition": "fresh"}}
+    )
+    assert event["extra"]["partition"] == "fresh"
+
+    def data_triggered_run():
+        runs = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=asset_triggered")["dag_runs"]
+        return runs[0] if runs else None
+
+    run = airflow.wait_for("the data-triggered run", data_triggered_run, timeout_s=180)
+    print(f"\n[{airflow.database}] asset event {event['id']} started run {run['dag_run_id']}")  # type: ignore[attr-defined]
+
+    def ingested():
+        state = airflow.task_states(DAG_ID, run["dag_run_id"]).get("ingest")
+        assert state not in ("failed", "upstream_failed"), airflow.log_tail()
+        return state == "success"
+
+    airflow.wait_for("the data-triggered run's ingest", ingested, timeout_s=RUN_TIMEOUT_S)
+    ingest = airflow.xcom(DAG_ID, run["dag_run_id"], "ingest")
+    assert ingest["source"]["partition"] == "fresh", ingest
+    assert ingest["source"]["uri"].endswith("{partition}.npz")

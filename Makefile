@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMPS := $(ROOT)/.stamps
-APT_PACKAGES := dataset-fashion-mnist prometheus prometheus-pushgateway wrk chromium postgresql
+APT_PACKAGES := dataset-fashion-mnist prometheus prometheus-pushgateway wrk chromium postgresql curl jq
 
 # Airflow on the embedded defaults: metadata DB (SQLite) and logs inside the project folder.
 export AIRFLOW_HOME := $(ROOT)/.airflow

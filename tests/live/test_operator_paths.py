@@ -13,11 +13,13 @@ printed by the tests (``pytest -s``) and kept after the run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -27,6 +29,7 @@ from slipway.store import open_store
 from tests.dags.test_retrain_e2e import write_partitions
 from tests.live.airflow_server import PASSWORD, SYSTEM_PATH, AirflowServer, ApiError
 from tests.live.postgres import PostgresCluster, postgres_bin
+from tests.live.readme import run_readme
 
 pytestmark = pytest.mark.slow
 
@@ -146,28 +149,34 @@ def test_components_started_from_a_shell_without_the_venv(airflow: AirflowServer
 
 
 def test_rest_trigger_with_conf_registers_a_version(airflow: AirflowServer) -> None:
+    """The README's curl lines: token, trigger with conf, then the run's state and decisions."""
     triggered = time.monotonic()
-    run = airflow.request(
-        "POST",
-        f"/api/v2/dags/{DAG_ID}/dagRuns",
-        {"logical_date": None, "conf": {"partition": "good", "epochs": 3}, "note": "live test"},
+    (run_id,) = run_readme(
+        airflow,
+        ["Token", "Trigger a run with conf (the form's fields)"],
+        {"retrain_fashion_mnist": DAG_ID, '{"epochs": 5}': '{"epochs": 3, "partition": "good"}'},
+        echo="$RUN",
     )
-    assert run["state"] == "queued" and run["conf"]["epochs"] == 3
-    done = airflow.wait_run_finished(DAG_ID, run["dag_run_id"], RUN_TIMEOUT_S)
+    run = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id)}")
+    assert run["conf"] == {"epochs": 3, "partition": "good"} and run["run_type"] == "manual"
+    done = airflow.wait_run_finished(DAG_ID, quote(run_id), RUN_TIMEOUT_S)
     took = time.monotonic() - triggered
-    states = airflow.task_states(DAG_ID, run["dag_run_id"])
-    assert done["state"] == "success", (states, airflow.log_tail())
-    print(f"\n[{airflow.database}] REST-triggered run {run['dag_run_id']}: trigger -> success in {took:.0f}s")  # type: ignore[attr-defined]
+    assert done["state"] == "success", (airflow.task_states(DAG_ID, quote(run_id)), airflow.log_tail())
+    print(f"\n[{airflow.database}] REST-triggered run {run_id}: trigger -> success in {took:.0f}s")  # type: ignore[attr-defined]
 
-    gate = airflow.xcom(DAG_ID, run["dag_run_id"], "gate")
-    registered = airflow.xcom(DAG_ID, run["dag_run_id"], "register")
-    assert gate["blessed"] is True and gate["result"] == "blessed"
+    state, gate, version = run_readme(
+        airflow,
+        ["Token", "A run's state and decisions: the gate's Blessing, the registered version"],
+        {"retrain_fashion_mnist": DAG_ID},
+        env={"RUN": run_id},
+    )
+    assert state == "success"
+    assert json.loads(gate) == {"blessed": True, "result": "blessed", "forced": False}
     registry = registry_of(airflow)
-    assert registered["version"] == registry.versions()[-1] == 1
+    assert int(version) == registry.versions()[-1] == 1
     assert registry.get_alias("champion") == 1
-    # The form's epochs reached the training step.
-    train = airflow.xcom(DAG_ID, run["dag_run_id"], "train")
-    assert train["epochs_completed"] == 3, train
+    # The conf's epochs reached the training step.
+    assert airflow.xcom(DAG_ID, quote(run_id), "train")["epochs_completed"] == 3
 
 
 @pytest.mark.parametrize(
@@ -206,10 +215,12 @@ def test_browser_trigger_form_and_report(airflow: AirflowServer) -> None:
 def test_asset_event_starts_a_data_triggered_run_on_its_partition(airflow: AirflowServer) -> None:
     """Last in the module: the run is seen to start and ingest the event's partition; the
     fixture's teardown stops Airflow under it (the REST and browser runs cover the rest)."""
-    (asset,) = airflow.request("GET", "/api/v2/assets?name_pattern=digits_data")["assets"]
-    event = airflow.request(
-        "POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": {"partition": "fresh"}}
+    (event_json,) = run_readme(
+        airflow,
+        ["Token", "Report a new data partition (a pipeline with orchestration.data_asset)"],
+        {"fashion_mnist_data": "digits_data", "2026-05-01": "fresh"},
     )
+    event = json.loads(event_json)
     assert event["extra"]["partition"] == "fresh"
 
     def data_triggered_run():

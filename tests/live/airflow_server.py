@@ -181,22 +181,28 @@ class AirflowServer:
     # ------------------------------------------------------------------ stop
 
     def process_tree(self) -> list[int]:
-        """Every descendant of ``make`` (children before their parents), then ``make`` itself."""
+        """Every process ``make`` started (children before their parents), then ``make`` itself.
+
+        Standalone starts its components from threads, so the children of every thread are
+        followed; anything else left in ``make``'s session (it was started in a new one) is added.
+        """
         if self.process is None:
             return []
         order: list[int] = []
 
         def visit(pid: int) -> None:
-            try:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                children = []
-            for child in children:
+            children: list[str] = []
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                with contextlib.suppress(OSError):
+                    children += (task / "children").read_text().split()
+            for child in dict.fromkeys(children):
                 visit(int(child))
-            order.append(pid)
+            if pid not in order:
+                order.append(pid)
 
         visit(self.process.pid)
-        return order
+        in_session = [pid for pid in _session_members(self.process.pid) if pid not in order]
+        return in_session + order
 
     def stop(self, grace_s: float = 20) -> list[int]:
         """SIGTERM each process by id (leaves first), wait at most ``grace_s``, SIGKILL the rest."""
@@ -220,6 +226,18 @@ class AirflowServer:
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _alive(pid: int) -> bool:

@@ -18,14 +18,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import (
-    Asset,
-    AssetOrTimeSchedule,
-    AsyncCallback,
-    CronTriggerTimetable,
-    DeadlineAlert,
-    DeadlineReference,
-)
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable
+
+# Exported by airflow.sdk at run time too, but only these paths are visible to a type checker.
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from slipway.config import PipelineConfig
@@ -87,8 +84,8 @@ def default_args_for(config: PipelineConfig) -> dict[str, Any]:
 def task_timeout(config: PipelineConfig, task_id: str) -> timedelta:
     """The task's own timeout when the config sets one (``train`` is long), else the default."""
     orchestration = config.orchestration
-    minutes = orchestration.step_timeout_minutes.get(task_id, orchestration.task_timeout_minutes)  # type: ignore[call-overload]
-    return timedelta(minutes=minutes)
+    per_task = {str(step): minutes for step, minutes in orchestration.step_timeout_minutes.items()}
+    return timedelta(minutes=per_task.get(task_id, orchestration.task_timeout_minutes))
 
 
 def deadline_for(config: PipelineConfig) -> DeadlineAlert | None:

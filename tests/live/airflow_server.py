@@ -217,6 +217,9 @@ class AirflowServer:
         for pid in pids:
             if _alive(pid):
                 _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # SIGKILL is not instant on a loaded machine
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=10)

@@ -142,7 +142,7 @@ class AirflowServer:
             headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=60) as resp:
                 text = resp.read().decode()
         except urllib.error.HTTPError as exc:
             text = exc.read().decode()
@@ -154,14 +154,24 @@ class AirflowServer:
         return json.loads(text) if text else None
 
     def wait_for(self, what: str, check, timeout_s: float, every_s: float = 2) -> Any:
-        """Poll ``check()`` until it returns something truthy."""
+        """Poll ``check()`` until it returns something truthy.
+
+        A request that times out or finds the server busy is polled again: on a loaded machine
+        the API server (and SQLite behind it) can stall for a while without anything being wrong.
+        """
         deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
         while time.monotonic() < deadline:
-            value = check()
+            try:
+                value = check()
+            except (OSError, ApiError) as exc:  # URLError and socket timeouts are OSErrors
+                if isinstance(exc, ApiError) and exc.status < 500:
+                    raise
+                last, value = exc, None
             if value:
                 return value
             time.sleep(every_s)
-        raise TimeoutError(f"waited {timeout_s:.0f}s for {what}:\n{self.log_tail()}")
+        raise TimeoutError(f"waited {timeout_s:.0f}s for {what} (last error: {last}):\n{self.log_tail()}")
 
     def wait_run_finished(self, dag_id: str, run_id: str, timeout_s: float) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:

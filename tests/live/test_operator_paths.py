@@ -64,7 +64,13 @@ def write_pipeline(folder: Path) -> Path:
         "metrics": {"textfile_dir": str(folder / "metrics")},
         # New data starts a run. (No cron here: with catchup off, Airflow starts the latest past
         # cron tick as soon as the DAG appears; tests/dags/test_scheduling.py covers cron + data.)
-        "orchestration": {"data_asset": f"file://{folder / 'data'}", "retries": 1, "retry_delay_seconds": 5},
+        "orchestration": {
+            "data_asset": f"file://{folder / 'data'}",
+            "retries": 1,
+            "retry_delay_seconds": 5,
+            # Six seconds: every run here misses it, so the deadline alert fires for real.
+            "run_deadline_minutes": 0.1,
+        },
     }
     pipelines = folder / "pipelines"
     pipelines.mkdir()
@@ -179,6 +185,13 @@ def test_rest_trigger_with_conf_registers_a_version(airflow: AirflowServer) -> N
     assert registry.get_alias("champion") == 1
     # The conf's epochs reached the training step.
     assert airflow.xcom(DAG_ID, quote(run_id), "train")["epochs_completed"] == 3
+
+
+def test_deadline_alert_fires_for_an_overdue_run(airflow: AirflowServer) -> None:
+    """The scheduler sees the run's deadline pass; the triggerer runs Slipway's callback."""
+    textfile = airflow.folder / "metrics" / "slipway_digits_deadline.prom"  # type: ignore[attr-defined]
+    airflow.wait_for("the deadline metric", textfile.exists, timeout_s=180)
+    assert 'slipway_run_deadline_missed_timestamp_seconds{pipeline="digits"}' in textfile.read_text()
 
 
 @pytest.mark.parametrize(

@@ -116,9 +116,11 @@ def trigger_from_ui(
 
             run_url = f"{server.url}/dags/{dag_id}/runs/{quote(run['dag_run_id'])}"
             page.goto(run_url)
+            expect(page.get_by_text(run["dag_run_id"]).first).to_be_visible()
+            page.goto("about:blank")  # the run page polls the API server; wait without it
             done = server.wait_run_finished(dag_id, run["dag_run_id"], run_timeout_s)
             assert done["state"] == "success", server.task_states(dag_id, run["dag_run_id"])
-            page.reload()
+            page.goto(run_url)
             expect(page.get_by_text("Success", exact=True).first).to_be_visible()
             page.screenshot(path=str(screenshots / "run-success.png"))
             step(f"run page shows Success ({time.monotonic() - clicked:.0f}s after the click)")

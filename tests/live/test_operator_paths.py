@@ -31,7 +31,7 @@ from tests.live.airflow_server import PASSWORD, SYSTEM_PATH, AirflowServer, ApiE
 from tests.live.postgres import PostgresCluster, postgres_bin
 from tests.live.readme import run_readme
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 DAG_ID = "retrain_digits"
 RUN_TIMEOUT_S = 900  # a bound, not a measure: the machine may be shared and loaded

@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMPS := $(ROOT)/.stamps
-APT_PACKAGES := dataset-fashion-mnist prometheus prometheus-pushgateway wrk chromium postgresql
+APT_PACKAGES := dataset-fashion-mnist prometheus prometheus-pushgateway wrk chromium postgresql curl jq
 
 # Airflow on the embedded defaults: metadata DB (SQLite) and logs inside the project folder.
 export AIRFLOW_HOME := $(ROOT)/.airflow
@@ -75,7 +75,10 @@ $(STAMPS)/airflow-db: $(STAMPS)/venv
 
 # The Airflow UI and REST API on the same local state (scheduler, API server, triggerer, LocalExecutor).
 # Login: admin, password in .airflow/simple_auth_manager_passwords.json.generated. Stop with Ctrl-C.
+# `airflow standalone` starts its components by the bare name `airflow`: the venv's bin/ goes first
+# on PATH so that works without an activated virtualenv (tests/airflow/test_make_airflow.py).
 airflow: install airflow-db
+	PATH="$(VENV)/bin:$$PATH" \
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_PORT)/execution/ \
 	AIRFLOW__API__WORKERS=1 \

@@ -7,16 +7,18 @@ the field (see ``slipway.config`` and ``operators.pipelines``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from operators.callbacks import PipelineMetricsCallbacks
 from operators.canary import SlipwayCanaryOperator
 from operators.launchers import step_operator
-from operators.params import param_defaults
+from operators.params import TEMPLATE_FILTERS, params_form
 from operators.pipelines import load_pipeline_folder, pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
+from operators.scheduling import deadline_for, default_args_for, schedule_for, task_timeout
 from slipway.config import ConfigError, PipelineConfig
 
 DOC = """
@@ -30,6 +32,9 @@ skips register and promote: the champion is untouched and the reasons are in the
 The canary (when `rollout.enabled`) shifts traffic step by step and is promoted or rolled back
 with its reasons; a rollback skips promote. `skip_canary` needs a written `skip_canary_reason`.
 
+**Starts:** on schedule `{schedule}`, on new data (asset `{asset}`, partition from the event's
+`extra.partition`), or from the trigger form / REST API.
+
 **Config:** `{path}` - store: `{store}` - launcher: `{launcher}`.
 Trigger with the form to override epochs, batch size, learning rate or the data partition;
 `force_deploy` needs a written `force_reason`, recorded with the model version.
@@ -38,12 +43,28 @@ Trigger with the form to override epochs, batch size, learning rate or the data 
 
 def build_retraining_dag(config: PipelineConfig) -> DAG:
     path = config.source_path or ""
-    defaults = param_defaults(config)
     callbacks = PipelineMetricsCallbacks(path)
+
+    def step(task_id: str, **kwargs: Any) -> Any:
+        # launcher.kind picks the operator: local subprocess, KubernetesPodOperator or, for
+        # multi-worker training, KubernetesJobOperator (operators/launchers/factory.py).
+        return step_operator(
+            task_id=task_id,
+            step=task_id,
+            config=config,
+            execution_timeout=task_timeout(config, task_id),
+            **kwargs,
+        )
+
+    def release(operator: type, task_id: str, **kwargs: Any) -> Any:
+        return operator(
+            task_id=task_id, config_path=path, execution_timeout=task_timeout(config, task_id), **kwargs
+        )
+
     with DAG(
         dag_id=f"retrain_{config.name}",
         description=config.description or f"Retrain {config.model_name}",
-        schedule=config.schedule,
+        schedule=schedule_for(config),
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,
@@ -55,53 +76,26 @@ def build_retraining_dag(config: PipelineConfig) -> DAG:
             path=path,
             store=config.store_url,
             launcher=config.launcher.kind,
+            schedule=config.schedule or "none",
+            asset=config.orchestration.data_asset or "none",
         ),
-        default_args={
-            "owner": config.owner,
-            "retries": 2,
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            **callbacks.task_callbacks(),
-        },
+        default_args={**default_args_for(config), **callbacks.task_callbacks()},
         **callbacks.dag_callbacks(),
-        params={
-            "epochs": Param(defaults["epochs"], type="integer", minimum=1, title="Epochs"),
-            "batch_size": Param(defaults["batch_size"], type="integer", minimum=1, title="Batch size"),
-            "learning_rate": Param(
-                defaults["learning_rate"], type="number", exclusiveMinimum=0, title="Learning rate"
-            ),
-            "partition": Param(
-                None,
-                type=["null", "string"],
-                title="Data partition",
-                description="fills {partition} in the source uri",
-            ),
-            "force_deploy": Param(
-                False, type="boolean", title="Force deployment", description="deploy even if the gate rejects"
-            ),
-            "force_reason": Param(
-                "", type="string", title="Reason for forcing", description="required with force"
-            ),
-            "skip_canary": Param(
-                False, type="boolean", title="Skip the canary", description="promote without a rollout"
-            ),
-            "skip_canary_reason": Param(
-                "", type="string", title="Reason for skipping the canary", description="required with skip"
-            ),
-        },
+        deadline=deadline_for(config),
+        params=params_form(config),
+        user_defined_filters=TEMPLATE_FILTERS,
         render_template_as_native_obj=False,
     ) as dag:
-        partition = "{{ params.partition or '' }}"
-        # launcher.kind picks the operator: local subprocess, KubernetesPodOperator or, for
-        # multi-worker training, KubernetesJobOperator (operators/launchers/factory.py).
-        ingest = step_operator(task_id="ingest", step="ingest", config=config, partition=partition)
-        validate = step_operator(task_id="validate", step="validate", config=config)
-        train = step_operator(task_id="train", step="train", config=config)
-        evaluate = step_operator(task_id="evaluate", step="evaluate", config=config)
-        gate = SlipwayGateOperator(task_id="gate", config_path=path)
-        register = SlipwayRegisterOperator(task_id="register", config_path=path)
-        canary = SlipwayCanaryOperator(task_id="canary", config_path=path, register_task_id="register")
-        promote = SlipwayPromoteOperator(task_id="promote", config_path=path, register_task_id="register")
+        # The form's partition, else the one the triggering asset event names, else none.
+        partition = "{{ params.partition or (triggering_asset_events | event_partition) }}"
+        ingest = step("ingest", partition=partition)
+        validate = step("validate")
+        train = step("train")
+        evaluate = step("evaluate")
+        gate = release(SlipwayGateOperator, "gate")
+        register = release(SlipwayRegisterOperator, "register")
+        canary = release(SlipwayCanaryOperator, "canary", register_task_id="register")
+        promote = release(SlipwayPromoteOperator, "promote", register_task_id="register")
         ingest >> validate >> train >> evaluate >> gate >> register >> canary >> promote
     return dag
 

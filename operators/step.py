@@ -26,15 +26,29 @@ from operators.links import (
     TrainingCurvesLink,
     TuningReportLink,
 )
-from operators.params import overrides_from_params
+from operators.params import overrides_from_params, run_request_problems
 from slipway.config import LocalLauncherConfig, PipelineConfig, load_config
 from slipway.errors import EXIT_OK, BadInputError
 from slipway.results import parse_result
 
 
-def resolve_step_config(config_path: str, context: Any, step: str) -> PipelineConfig:
-    """The run's config: the file plus the Params form's overrides; bad ones fail without retry."""
+def resolve_step_config(
+    config_path: str, context: Any, step: str, partition: str | None = None
+) -> PipelineConfig:
+    """The run's config: the file plus the Params form's overrides; a bad request (unknown conf
+    field, forced deployment without a reason, a partition name that climbs out of the source)
+    or a bad override fails without retry, before anything is launched."""
     with airflow_errors(f"step {step} not started"):  # fail here, not in the pod
+        dag = context.get("dag")
+        if dag is not None:
+            problems = run_request_problems(
+                context["params"],
+                getattr(context.get("dag_run"), "conf", None),
+                known=dag.params.keys(),
+                partition=partition,
+            )
+            if problems:
+                raise BadInputError("; ".join(problems))
         overrides = overrides_from_params(context["params"])
         return load_config(config_path).with_overrides(overrides)
 
@@ -95,7 +109,7 @@ class SlipwayStepOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         what = f"step {self.step}"
-        config = resolve_step_config(self.config_path, context, self.step)
+        config = resolve_step_config(self.config_path, context, self.step, self.partition)
         with airflow_errors(what):
             if not isinstance(config.launcher, LocalLauncherConfig):
                 raise BadInputError(

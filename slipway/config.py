@@ -653,6 +653,44 @@ class RolloutConfig(_Strict):
         return self
 
 
+StepName = Literal["ingest", "validate", "train", "evaluate", "gate", "register", "canary", "promote"]
+
+
+def _default_step_timeouts() -> dict[StepName, float]:
+    return {"train": 240.0}
+
+
+class OrchestrationConfig(_Strict):
+    """How Airflow runs the pipeline's DAG besides its cron ``schedule``: data trigger, retries,
+    task timeouts and a run deadline (see ``operators/scheduling.py``).
+
+    ``data_asset`` is the URI of an Airflow Asset that stands for "new data for this pipeline":
+    each event on it starts a run (combined with ``schedule`` when both are set), and the event's
+    ``extra.partition`` selects the partition to ingest. Retries apply to infrastructure failures
+    only: bad input fails a task at once. ``run_deadline_minutes`` raises a deadline alert (log and
+    metric) when a run is not finished that long after it was queued.
+    """
+
+    data_asset: str | None = Field(default=None, description="Asset URI whose events start a run")
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_seconds: float = Field(default=30, gt=0)
+    max_retry_delay_seconds: float = Field(default=600, gt=0, description="cap of the exponential backoff")
+    task_timeout_minutes: float = Field(default=60, gt=0)
+    step_timeout_minutes: dict[StepName, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=_default_step_timeouts, description="per-task timeouts that differ from the default"
+    )
+    run_deadline_minutes: float | None = Field(default=None, gt=0)
+
+    @field_validator("data_asset")
+    @classmethod
+    def _asset_is_uri(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value):
+            raise ValueError(f"data_asset must be a URI such as s3://bucket/prefix, got {value!r}")
+        if value is not None and value.startswith("airflow://"):
+            raise ValueError("data_asset: the airflow:// scheme is reserved by Airflow")
+        return value
+
+
 class PipelineConfig(_Strict):
     """One retraining pipeline: one YAML file in ``dags/pipelines/``, one ``retrain_<name>`` DAG."""
 
@@ -673,6 +711,7 @@ class PipelineConfig(_Strict):
     tuning: TuningConfig | None = None
     rollout: RolloutConfig = RolloutConfig()
     golden: GoldenSetConfig = GoldenSetConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
     # Path of the YAML file this config was loaded from (set by load_config, not by the file).
     source_path: str | None = None
 

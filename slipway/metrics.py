@@ -168,6 +168,12 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Validation accuracy of the last sweep's best trial",
         ("pipeline", "model"),
     ),
+    # orchestration
+    "slipway_run_deadline_missed_timestamp_seconds": (
+        "gauge",
+        "Unix time a retraining run last missed its deadline (still running too long after it was queued)",
+        ("pipeline",),
+    ),
     # registry
     "slipway_registry_latest_version": ("gauge", "Highest registered model version", ("model",)),
     "slipway_registry_champion_version": ("gauge", "Version the champion alias points at", ("model",)),

@@ -7,7 +7,6 @@ release operators run for real on a ``file://`` store.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +158,7 @@ def test_step_other_exit_codes_are_retried(
 
 
 def test_step_exit_0_without_result_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(AirflowException, match="left no result.json") as info:
+    with pytest.raises(AirflowException, match=r"left no result\.json") as info:
         _run_step(tmp_path, monkeypatch, StepOutcome(EXIT_OK, []))
     assert _retried(info.value)
 

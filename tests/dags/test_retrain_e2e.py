@@ -203,9 +203,11 @@ def test_rejection_skips_deployment_and_force_needs_reason(
         f"/runs/digits/{safe_run_id(run.run_id)}/gate/report.html"
     )
 
-    # Forcing without a written reason fails the gate; nothing is registered.
+    # Forcing without a written reason fails the run's first task, before any training, without
+    # retry; nothing is registered.
     run, states = run_dag(monkeypatch, pipelines, force_deploy=True, force_reason="  ")
-    assert states["gate"] == "failed" and registry.versions() == []
+    assert states["ingest"] == "failed" and states["gate"] == "upstream_failed"
+    assert registry.versions() == []
 
     # Forcing with a reason deploys, and the override is recorded in the Blessing and the history.
     run, states = run_dag(monkeypatch, pipelines, force_deploy=True, force_reason="hotfix for incident 42")

@@ -1,10 +1,12 @@
 """Every panel query of the shipped dashboards returns data from a real Prometheus.
 
 Prometheus (Debian package) scrapes a real Pushgateway that two real runs of the digits
-retraining DAG pushed to, with the project's alert and recording rules loaded. Pipeline and
-model-quality panels must all return data now. Serving and canary panels need a model server and
-a canary rollout: they are skipped, with the reason, while ``slipway.serving`` / ``slipway.rollout``
-cannot be imported (issues 10 and 11); once they can, the test requires their data too.
+retraining DAG pushed to, with the project's alert and recording rules loaded. It also scrapes a
+real ``slipway serve`` on the champion those runs promoted and a real ``slipway route`` in front of
+it, with digits predict requests flowing through the router (``serving_target``). Pipeline,
+model-quality, serving and router panels must all return data. Canary panels need a canary rollout:
+they are skipped, with the reason, while ``slipway.rollout`` cannot be imported (issue 11); once it
+can, the test requires their data too.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from tests.monitoring.conftest import REPO, PipelineRuns
+from tests.monitoring.conftest import REPO, PipelineRuns, Serving
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +37,19 @@ def panels() -> list[tuple[str, dict]]:
     return found
 
 
+def in_this_checkout(module: str) -> bool:
+    """Whether ``module`` is importable from this repository (not from another checkout that a
+    shared editable install also knows, as in a git worktree next to the main one)."""
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.origin is not None and Path(spec.origin).is_relative_to(REPO)
+
+
 def needs(panel: dict) -> str | None:
     """Why a panel cannot have data yet, or None when it must have it."""
     exprs = " ".join(t["expr"] for t in panel["targets"])
-    if SERVING.search(exprs) and importlib.util.find_spec("slipway.serving") is None:
+    if SERVING.search(exprs) and not in_this_checkout("slipway.serving"):
         return "serving panel: slipway.serving is not importable yet (issue 10 brings the server)"
-    if CANARY.search(exprs) and importlib.util.find_spec("slipway.rollout") is None:
+    if CANARY.search(exprs) and not in_this_checkout("slipway.rollout"):
         return "canary panel: slipway.rollout is not importable yet (issue 11 brings canary rollouts)"
     return None
 
@@ -73,6 +83,20 @@ def test_panel_query_returns_data(
         result = pipeline_runs.prometheus.wait_for(expr, tries=25)
         assert result, f"{title}: no data for {expr}"
         assert all(len(sample["value"]) == 2 for sample in result)
+
+
+def test_served_traffic_is_the_champions(pipeline_runs: PipelineRuns, serving_target: Serving) -> None:
+    """The serving panels show the runs' champion (v2) answering the traffic the router forwarded."""
+    query = pipeline_runs.prometheus.query
+    served = query('slipway_serving_model_info{job="slipway-serving",model="digits"}')
+    assert [(r["metric"]["version"], r["metric"]["variant"]) for r in served] == [("2", "stable")]
+    codes = dict(serving_target.traffic.codes)
+    assert set(codes) <= {200, 500}, codes  # valid requests: answers or injected faults only
+    assert 0 < codes.get(500, 0) < codes.get(200, 0), codes  # FAULT_RATE fail on purpose
+    # Prometheus saw no more answers than the client got (the last ones may not be scraped yet).
+    forwarded = query('sum(slipway_router_requests_total{job="slipway-router",backend="stable",code="200"})')
+    assert 0 < float(forwarded[0]["value"][1]) <= serving_target.traffic.codes[200]
+    assert [float(r["value"][1]) for r in query('up{job=~"slipway-serving|slipway-router"}')] == [1.0, 1.0]
 
 
 def test_run_metrics_tell_the_story(pipeline_runs: PipelineRuns) -> None:

@@ -121,6 +121,7 @@ def check_run_page_links_and_trigger(run) -> None:
         "evaluate",
         "gate",
         "register",
+        "canary",
         "promote",
     }
     assert trigger.params["epochs"] == 8 and all(t.state == "success" for t in trigger.tasks)

@@ -259,7 +259,7 @@ class TuneTrialResult(ResultModel):
 
     study_id: str
     number: int
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(default_factory=dict)  # none for a slot closed before it started
     state: str
     value: float | None = None
 

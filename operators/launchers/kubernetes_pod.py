@@ -102,7 +102,7 @@ class SlipwayPodOperator(KubernetesPodOperator):
             startup_check_interval_seconds=max(1, int(launcher.poll_interval_seconds)),
             get_logs=True,
             on_finish_action="delete_pod",
-            reattach_on_restart=True,
+            durable=True,  # re-attach to the running pod after a worker restart (Airflow 3.3+)
             do_xcom_push=False,  # the result comes from the store, not a sidecar
             log_events_on_failure=True,
             log_pod_spec_on_failure=False,  # the spec carries the whole config: noise in the message

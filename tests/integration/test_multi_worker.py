@@ -88,13 +88,13 @@ def test_two_workers_train_one_model_together(tmp_path: Path) -> None:
                 worker.kill()
     assert [w.returncode for w in workers] == [0, 0], "\n\n".join(o[-3000:] for o in outputs)
 
-    chief = RunContext.create(config, run_id).read_result("train")
-    assert chief["workers"] == 2 and chief["backend"] == "tensorflow"
-    assert chief["epochs_completed"] == 2 and chief["final_metrics"]["val_accuracy"] > 0.5
+    chief = RunContext.create(config, run_id).train_result()
+    assert chief.workers == 2 and chief.backend == "tensorflow"
+    assert chief.epochs_completed == 2 and chief.final_metrics["val_accuracy"] > 0.5
     (worker_line,) = [line for line in outputs[1].splitlines() if line.startswith(RESULT_MARKER)]
     worker = json.loads(worker_line[len(RESULT_MARKER) :])
     assert worker["role"] == "worker"
-    assert worker["weights_checksum"] == chief["weights_checksum"]  # one model, trained together
+    assert worker["weights_checksum"] == chief.weights_checksum  # one model, trained together
     assert "worker 1/2 trained" in outputs[1] and "worker 0/2 trained" in outputs[0]
 
 

@@ -147,9 +147,9 @@ def test_killed_and_crashed_trials_are_retried_counted_once_and_the_study_resume
     index = study.read_index()
     assert index["finalized"] and index["trials"]["1"]["state"] == "failed"
     assert "Error" in index["trials"]["1"]["error"]
-    train = ctx.read_result("train")
-    assert train["sweep"]["study_id"] == "digits-sweep-1" and train["sweep"]["trial"] == 0
-    assert store.exists(f"{train['model_key']}/saved_model.pb")
+    train = ctx.train_result()
+    assert train.sweep is not None and train.sweep.study_id == "digits-sweep-1" and train.sweep.trial == 0
+    assert store.exists(f"{train.model_key}/saved_model.pb")
     report = store.get_bytes(selected["report_key"]).decode()
     assert "Optimisation history" in report and report.count("data:image/png;base64") >= 2
     # A late retry of the failed slot after the study closed does not flip the record.

@@ -83,7 +83,7 @@ def test_run_metrics_tell_the_story(pipeline_runs: PipelineRuns) -> None:
     blessed = query('slipway_gate_decisions_total{pipeline="digits",result="blessed"}')
     assert float(blessed[0]["value"][1]) == 2
     steps = {r["metric"]["step"] for r in query('slipway_step_success{pipeline="digits"} == 1')}
-    assert steps == {"ingest", "validate", "train", "evaluate", "gate", "register", "promote"}
+    assert steps == {"ingest", "validate", "train", "evaluate", "gate", "register", "canary", "promote"}
     # No instance label from the pushers: the groups are keyed by pipeline and step only.
     assert not [r for r in query('{job="slipway",instance!=""}')]
     # Model age and staleness are plain queries.

@@ -29,6 +29,7 @@ from operators.links import (
 from operators.params import overrides_from_params, run_request_problems
 from slipway.config import LocalLauncherConfig, PipelineConfig, load_config
 from slipway.errors import EXIT_OK, BadInputError
+from slipway.layout import result_folder
 from slipway.results import parse_result
 
 
@@ -53,13 +54,22 @@ def resolve_step_config(
         return load_config(config_path).with_overrides(overrides)
 
 
-def step_result_or_fail(config: PipelineConfig, run_id: str, step: str) -> dict[str, Any]:
+def step_options(step_args: list[str]) -> dict[str, str]:
+    """``["--trial", "3"]`` -> ``{"trial": "3"}``: the options that tell a step's runs apart."""
+    return {
+        name.removeprefix("--"): value for name, value in zip(step_args[::2], step_args[1::2], strict=False)
+    }
+
+
+def step_result_or_fail(
+    config: PipelineConfig, run_id: str, step: str, options: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The result a finished step left in the store, parsed by its model.
 
     A success without a result is a broken step or store (retried); a result that breaks its
     contract is bad input (not retried).
     """
-    raw = read_step_result(config, run_id, step)
+    raw = read_step_result(config, run_id, result_folder(step, options))
     if raw is None:
         raise AirflowException(f"step {step} finished but left no result.json in the store for run {run_id}")
     with airflow_errors(f"step {step}"):
@@ -126,7 +136,7 @@ class SlipwayStepOperator(BaseOperator):
         )
         outcome = self._launcher.launch(request, self.log)
         if outcome.exit_code == EXIT_OK:
-            return step_result_or_fail(config, context["run_id"], self.step)
+            return step_result_or_fail(config, context["run_id"], self.step, step_options(self.step_args))
         push_partial_result(config, context, self.step)
         raise for_exit_code(outcome.exit_code, what, "\n".join(outcome.error_lines))
 

@@ -22,7 +22,9 @@ apart silently; a key built by one function changes everywhere at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 STEPS = ("ingest", "validate", "train", "evaluate")
 RUNS_ROOT = "runs"
@@ -38,6 +40,14 @@ def safe_run_id(run_id: str) -> str:
     if not cleaned:
         raise ValueError(f"run id {run_id!r} has no usable characters")
     return cleaned
+
+
+def result_folder(step: str, options: Mapping[str, Any] | None = None) -> str:
+    """The folder of a step's ``result.json``: the step's name, plus its options for a step that
+    runs many times in one run (a sweep's trials: ``tune-trial/trial-3``), so results never collide."""
+    if not options:
+        return step
+    return step + "/" + "-".join(f"{name}-{value}" for name, value in sorted(options.items()))
 
 
 def counter_key(counter: str) -> str:

@@ -25,6 +25,7 @@ import traceback
 from typing import Any
 
 from slipway.errors import BadInputError, StepInputMissing
+from slipway.layout import result_folder
 from slipway.metrics import MetricsBatch
 from slipway.results import TuneTrialResult
 from slipway.steps.context import RunContext
@@ -45,7 +46,9 @@ def study_id_for(ctx: RunContext) -> str:
 
 def run(ctx: RunContext, batch: MetricsBatch, trial: int) -> TuneTrialResult:
     """Run (or find already recorded) trial slot ``trial`` of the run's study."""
-    return TuneTrialResult.model_validate(_run_trial(ctx, batch, trial))
+    result = TuneTrialResult.model_validate(_run_trial(ctx, batch, trial))
+    ctx.write_result(result_folder("tune-trial", {"trial": trial}), result)  # what the operator reads
+    return result
 
 
 def _run_trial(ctx: RunContext, batch: MetricsBatch, trial: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from slipway.config import load_config  # noqa: E402
+from slipway.results import IngestResult  # noqa: E402
 from slipway.steps.context import RunContext  # noqa: E402
 
 PIPELINE = ROOT / "dags" / "pipelines" / "fashion_mnist.yaml"
@@ -136,7 +137,8 @@ def main() -> None:
                 flush=True,
             )
             run_id = f"bench-{repeat}"
-            RunContext(config=config, run_id=run_id, store=_store(store_url)).write_result("ingest", ingest)
+            ctx = RunContext(config=config, run_id=run_id, store=_store(store_url))
+            ctx.write_result("ingest", IngestResult.model_validate(ingest))
             argv = ["-m", "slipway", "train", "--config", str(PIPELINE), "--run-id", run_id]
             step, step_wall = _python([*argv, "--overrides", overrides], env)
             acc, _ = _python(["-c", SLIPWAY_ACCURACY, store_url, snapshot_key, step["model_key"]], env)

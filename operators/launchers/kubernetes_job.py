@@ -55,47 +55,20 @@ class SlipwayJobOperator(KubernetesJobOperator):
         launcher = config.launcher
         if not isinstance(launcher, KubernetesJobLauncherConfig):
             raise ValueError(f"launcher kind {launcher.kind!r} is not kubernetes_job")
-        volume, mount = spec.scratch_volume()
-        in_cluster = launcher.kubernetes_conn_id is None and launcher.config_file is None
         kwargs.setdefault("retries", 2)
+        pod = spec.step_pod_kwargs(config, launcher, step)
         super().__init__(
-            namespace=launcher.namespace,
-            image=launcher.image,
-            image_pull_policy=launcher.image_pull_policy,
-            image_pull_secrets=spec.image_pull_secrets(launcher),
-            name=spec.pod_base_name(config, step),
+            **pod,
             random_name_suffix=False,  # a unique name is made in execute (the env must know it)
-            cmds=["python", "-m", "slipway"],
-            arguments=[],
-            labels=spec.labels(config, step),
             env_vars=[],
-            env_from=spec.env_from(launcher),
             ports=[k8s.V1ContainerPort(name="tf-distribute", container_port=launcher.port)],
-            container_resources=spec.resources(launcher, step),
-            node_selector=dict(launcher.node_selector),
-            tolerations=spec.tolerations(launcher),
-            service_account_name=launcher.service_account,
-            automount_service_account_token=False,
-            priority_class_name=launcher.priority_class,
-            security_context=spec.pod_security_context(),
-            container_security_context=spec.container_security_context(),
-            volumes=[volume],
-            volume_mounts=[mount],
-            kubernetes_conn_id=launcher.kubernetes_conn_id,
-            config_file=launcher.config_file,
-            in_cluster=in_cluster,
             completion_mode="Indexed",
             completions=launcher.workers,
             parallelism=launcher.workers,
             backoff_limit=2 * launcher.workers,  # a preempted worker's pod is replaced, resumes
             ttl_seconds_after_finished=3600,
             wait_until_job_complete=True,
-            deferrable=True,
             job_poll_interval=launcher.poll_interval_seconds,
-            get_logs=True,
-            on_finish_action="delete_pod",
-            do_xcom_push=False,
-            log_pod_spec_on_failure=False,
             **kwargs,
         )
         self.step = step

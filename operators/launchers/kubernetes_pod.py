@@ -68,44 +68,16 @@ class SlipwayPodOperator(KubernetesPodOperator):
         launcher = config.launcher
         if not isinstance(launcher, KubernetesLauncherBase):
             raise ValueError(f"launcher kind {launcher.kind!r} is not a Kubernetes launcher")
-        volume, mount = spec.scratch_volume()
-        in_cluster = launcher.kubernetes_conn_id is None and launcher.config_file is None
         kwargs.setdefault("retries", 2)
         super().__init__(
-            namespace=launcher.namespace,
-            image=launcher.image,
-            image_pull_policy=launcher.image_pull_policy,
-            image_pull_secrets=spec.image_pull_secrets(launcher),
-            name=spec.pod_base_name(config, step),
-            cmds=["python", "-m", "slipway"],
-            arguments=[],  # set in execute: the resolved config is only known at run time
-            labels=spec.labels(config, step),
+            **spec.step_pod_kwargs(config, launcher, step),
             env_vars=spec.env(launcher),
-            env_from=spec.env_from(launcher),
-            container_resources=spec.resources(launcher, step),
-            node_selector=dict(launcher.node_selector),
-            tolerations=spec.tolerations(launcher),
-            service_account_name=launcher.service_account,
-            automount_service_account_token=False,  # steps talk to the store, never to the API
-            priority_class_name=launcher.priority_class,
-            security_context=spec.pod_security_context(),
-            container_security_context=spec.container_security_context(),
-            volumes=[volume],
-            volume_mounts=[mount],
-            kubernetes_conn_id=launcher.kubernetes_conn_id,
-            config_file=launcher.config_file,
-            in_cluster=in_cluster,
-            deferrable=True,
             poll_interval=launcher.poll_interval_seconds,
             startup_timeout_seconds=launcher.startup_timeout_seconds,
             schedule_timeout_seconds=launcher.schedule_timeout_seconds,
             startup_check_interval_seconds=max(1, int(launcher.poll_interval_seconds)),
-            get_logs=True,
-            on_finish_action="delete_pod",
             durable=True,  # re-attach to the running pod after a worker restart (Airflow 3.3+)
-            do_xcom_push=False,  # the result comes from the store, not a sidecar
             log_events_on_failure=True,
-            log_pod_spec_on_failure=False,  # the spec carries the whole config: noise in the message
             **kwargs,
         )
         self.step = step

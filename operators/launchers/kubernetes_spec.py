@@ -11,6 +11,7 @@ place; ``HOME`` and Keras' cache point there).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kubernetes.client import models as k8s
 
@@ -104,3 +105,42 @@ def scratch_volume() -> tuple[k8s.V1Volume, k8s.V1VolumeMount]:
 
 def image_pull_secrets(launcher: KubernetesLauncherConfig) -> list[k8s.V1LocalObjectReference]:
     return [k8s.V1LocalObjectReference(name=name) for name in launcher.image_pull_secrets]
+
+
+def step_pod_kwargs(config: PipelineConfig, launcher: KubernetesLauncherConfig, step: str) -> dict[str, Any]:
+    """The pod settings shared by the one-pod and the Indexed Job operators (provider kwargs).
+
+    Everything a step's pod needs from the ``launcher`` config: image, command, labels, resources,
+    scheduling, the restricted security context, the scratch volume and the cluster connection.
+    ``arguments`` stay empty here: the resolved config is only known when the task runs.
+    """
+    volume, mount = scratch_volume()
+    return {
+        "namespace": launcher.namespace,
+        "image": launcher.image,
+        "image_pull_policy": launcher.image_pull_policy,
+        "image_pull_secrets": image_pull_secrets(launcher),
+        "name": pod_base_name(config, step),
+        "cmds": ["python", "-m", "slipway"],
+        "arguments": [],
+        "labels": labels(config, step),
+        "env_from": env_from(launcher),
+        "container_resources": resources(launcher, step),
+        "node_selector": dict(launcher.node_selector),
+        "tolerations": tolerations(launcher),
+        "service_account_name": launcher.service_account,
+        "automount_service_account_token": False,  # steps talk to the store, never to the API
+        "priority_class_name": launcher.priority_class,
+        "security_context": pod_security_context(),
+        "container_security_context": container_security_context(),
+        "volumes": [volume],
+        "volume_mounts": [mount],
+        "kubernetes_conn_id": launcher.kubernetes_conn_id,
+        "config_file": launcher.config_file,
+        "in_cluster": launcher.kubernetes_conn_id is None and launcher.config_file is None,
+        "deferrable": True,  # no worker slot is held while the pod runs
+        "get_logs": True,
+        "on_finish_action": "delete_pod",
+        "do_xcom_push": False,  # the result comes from the store, not a sidecar
+        "log_pod_spec_on_failure": False,  # the spec carries the whole config: noise in the message
+    }

@@ -7,18 +7,22 @@ finished pod, re-attach to a still-running pod after a worker restart). This sub
 * builds the pod from the ``launcher`` config (``kubernetes_spec``);
 * resolves the run's config when the task starts and passes it by value (``--config-json``);
 * reads the step's ``result.json`` from the store when the pod has succeeded;
-* says *why* a pod failed: image pull failure, unschedulable, OOMKilled, evicted, or the step's
-  exit code - a step that rejected its input (``EXIT_BAD_INPUT``) fails without retry. A preempted or evicted
-  training pod's retry starts a new pod that resumes from the last checkpoint in the store.
+* says *why* a pod failed: image pull failure, unschedulable, OOMKilled, evicted, preempted, or
+  the step's exit code - a step that rejected its input (``EXIT_BAD_INPUT``) fails without retry.
+  A preempted or evicted training pod's retry starts a new pod that resumes from the last
+  checkpoint in the store. A preempted pod is usually deleted before the task resumes, so its
+  reason is read from the scheduler's ``Preempted`` event, which outlives the pod.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import models as k8s
+from kubernetes.client.exceptions import ApiException
 
 from operators.launchers import kubernetes_spec as spec
 from operators.launchers.base import step_argv
@@ -29,13 +33,37 @@ from slipway.errors import EXIT_BAD_INPUT
 IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 
 
-def pod_failure_reason(pod: k8s.V1Pod | None) -> tuple[str, int | None]:
-    """(why the pod did not succeed, the step's exit code if it ran to an end), from its status."""
+# The reasons of a ``DisruptionTarget`` condition (Kubernetes >= 1.26): the pod was stopped from
+# outside, so the step did not fail - a retry in a new pod resumes from the last checkpoint.
+DISRUPTIONS = {
+    "PreemptionByScheduler": "preempted by the scheduler to make room for a higher-priority pod",
+    "TerminationByKubelet": "evicted by the node",
+    "EvictionByEvictionAPI": "evicted through the Eviction API (node drain)",
+    "DeletionByTaintManager": "deleted by the taint manager (node NoExecute taint)",
+    "DeletionByPodGC": "deleted by the pod garbage collector (node gone)",
+}
+
+
+def pod_failure_reason(
+    pod: k8s.V1Pod | None, events: Iterable[k8s.CoreV1Event] = ()
+) -> tuple[str, int | None]:
+    """(why the pod did not succeed, the step's exit code if it ran to an end), from its status.
+
+    ``events`` are the pod's events, read when the pod itself is gone: a preempted pod is deleted
+    by the scheduler, but its ``Preempted`` event stays.
+    """
     status = pod.status if pod is not None else None
     if status is None:
+        for event in events:
+            if event.reason == "Preempted":
+                return f"preempted by the scheduler ({event.message or 'no message'}); the pod is gone", None
         return "the pod is gone (deleted or never created)", None
     if (status.reason or "") == "Evicted":
         return f"evicted by the node: {status.message or 'no message'}", None
+    for condition in status.conditions or []:
+        if condition.type == "DisruptionTarget" and condition.status == "True":
+            what = DISRUPTIONS.get(condition.reason or "", f"disrupted ({condition.reason})")
+            return f"{what}: {condition.message or 'no message'}", None
     for condition in status.conditions or []:
         if condition.type == "PodScheduled" and condition.status == "False":
             return f"unschedulable ({condition.reason}): {condition.message or 'no message'}", None
@@ -94,10 +122,20 @@ class SlipwayPodOperator(KubernetesPodOperator):
         try:
             super().trigger_reentry(context, event)
         except AirflowException as exc:
-            reason, exit_code = pod_failure_reason(self.pod)
+            events = self._events_of_gone_pod(event) if self.pod is None else []
+            reason, exit_code = pod_failure_reason(self.pod, events)
             push_partial_result(config, context, self.step)
             message = f"step {self.step} pod {event.get('name')} failed: {reason}\n{exc}"
             if exit_code == EXIT_BAD_INPUT:
                 raise AirflowFailException(f"{message}\n(the step rejected its input: no retry)") from None
             raise AirflowException(message) from None
         return step_result_or_fail(config, context["run_id"], self.step)
+
+    def _events_of_gone_pod(self, event: dict[str, Any]) -> list[k8s.CoreV1Event]:
+        """The events of a pod deleted before the task resumed (a preempted pod): best effort."""
+        gone = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=event.get("name"), namespace=event.get("namespace")))
+        try:
+            return list(self.pod_manager.read_pod_events(gone).items or [])
+        except (ApiException, AirflowException) as exc:
+            self.log.warning("could not read the events of pod %s: %s", event.get("name"), exc)
+            return []

@@ -37,6 +37,7 @@ IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidIma
 # outside, so the step did not fail - a retry in a new pod resumes from the last checkpoint.
 DISRUPTIONS = {
     "PreemptionByScheduler": "preempted by the scheduler to make room for a higher-priority pod",
+    "PreemptionByKubeScheduler": "preempted by the scheduler to make room for a higher-priority pod",  # 1.26
     "TerminationByKubelet": "evicted by the node",
     "EvictionByEvictionAPI": "evicted through the Eviction API (node drain)",
     "DeletionByTaintManager": "deleted by the taint manager (node NoExecute taint)",

@@ -143,6 +143,10 @@ def test_a_disrupted_train_pod_fails_retryably_and_its_retry_resumes_from_the_ch
         f"resuming from epoch {result['resumed_from_epoch']}"
         in kubelet.logs[("slipway", second["metadata"]["name"])]
     )
+    logs_read = [r.path for r in kubelet.requests if r.method == "GET" and r.path.endswith("/log")]
+    assert (
+        f"/api/v1/namespaces/slipway/pods/{second['metadata']['name']}/log" in logs_read
+    )  # into the task log
     stored = run.store.get_json(run.result_key("train"))
     assert stored == result
     assert stored["resumed_from_epoch"] >= disruptor.killed_at >= 1

@@ -18,4 +18,10 @@ def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int) -> 
     options = tf.data.Options()
     # Multi-worker: shard by data, not by file (the snapshot is one in-memory array).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+    # Training drops the partial last batch (one input shape for XLA; see training/batches.py).
+    drop_remainder = shuffle and len(split) >= batch_size
+    return (
+        dataset.batch(batch_size, drop_remainder=drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )

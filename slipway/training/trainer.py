@@ -3,8 +3,8 @@
 ``train`` is the whole training procedure independent of where it runs (local process, GPU pod,
 one worker of an Indexed Job): seed everything, resume from the store's checkpoint if one
 matches, fit, and return the model with its per-epoch curves. On TensorFlow, Keras ``fit`` on a
-prefetching tf.data pipeline (sharded across workers); on JAX, ``fit`` on the NumPy arrays (see
-``training/backend.py`` for the choice of backend).
+prefetching tf.data pipeline (sharded across workers); on JAX, ``fit`` on seeded NumPy batches
+(``training/batches.py``; see ``training/backend.py`` for the choice of backend).
 ``export_model`` writes the serving layout: a TF-Serving-loadable SavedModel (``saved_model.pb``,
 ``variables/``) plus the native ``model.keras`` and ``metadata.json`` in the same folder.
 """
@@ -25,6 +25,7 @@ from slipway.config import PipelineConfig
 from slipway.data.dataset import Snapshot
 from slipway.store import ArtifactStore
 from slipway.training.backend import device_settings
+from slipway.training.batches import ShuffledBatches, validation_batch_size
 from slipway.training.checkpoint import StoreCheckpoint, load_checkpoint
 from slipway.training.distributed import cluster_role, make_strategy, patch_keras_multi_worker_logs
 from slipway.training.input import make_dataset
@@ -105,18 +106,20 @@ def train(
     )
     callbacks = [checkpoint, _LogEpochs(), *(extra_callbacks or [])]
     if initial_epoch < settings.epochs and device.backend == "jax":
-        # On JAX, Keras slices NumPy arrays straight into device buffers; going through tf.data
-        # converts every batch back to NumPy and halved the speed on the CPU.
+        # On JAX, NumPy batches go straight into device buffers; going through tf.data converts
+        # every batch back to NumPy and halved the speed on the CPU. Full batches only (one
+        # compiled shape), shuffled per (seed, epoch) so a resumed run draws the same batches.
         has_validation = len(snapshot.validation) > 0
         model.fit(
-            snapshot.train.x,
-            snapshot.train.y,
-            batch_size=settings.batch_size,
+            ShuffledBatches(
+                snapshot.train, settings.batch_size, seed=settings.seed, initial_epoch=initial_epoch
+            ),
             validation_data=(snapshot.validation.x, snapshot.validation.y) if has_validation else None,
+            validation_batch_size=validation_batch_size(len(snapshot.validation)),
             epochs=settings.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
-            shuffle=True,  # Keras shuffles the arrays each epoch (seeded by set_random_seed)
+            shuffle=False,  # ShuffledBatches shuffles the examples; Keras would only reorder batches
             verbose=0,
         )
     elif initial_epoch < settings.epochs and strategy is not None:
@@ -132,7 +135,12 @@ def train(
             model.fit(
                 make_dataset(snapshot.train, settings.batch_size, shuffle=True, seed=seed),
                 validation_data=(
-                    make_dataset(snapshot.validation, settings.batch_size, shuffle=False, seed=seed)
+                    make_dataset(
+                        snapshot.validation,
+                        validation_batch_size(len(snapshot.validation)),
+                        shuffle=False,
+                        seed=seed,
+                    )
                     if has_validation
                     else None
                 ),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class TrialPodStandIn(KubeStandIn):
 
 
 @pytest.fixture
-def kube(tmp_path: Path):
+def kube(tmp_path: Path) -> Iterator[KubeStandIn]:
     stand_in = TrialPodStandIn(scratch=tmp_path / "pods", behaviour="finished").start()
     yield stand_in
     stand_in.stop()
@@ -187,9 +188,10 @@ def test_the_factory_maps_a_step_for_every_launcher_kind(tmp_path: Path, kube: K
             )
         assert isinstance(mapped, MappedOperator) and mapped.operator_class is operator, kind
         # one instance: the plain operator with that trial's options
-        instance = mapped.unmap({"step_args": ["--trial", "1"]})
-        assert type(instance) is operator and instance.step_args == ["--trial", "1"], kind
-        if operator is SlipwayPodOperator:
+        instance: Any = mapped.unmap({"step_args": ["--trial", "1"]})
+        assert instance.step_args == ["--trial", "1"], kind
+        assert type(instance) is operator, kind
+        if isinstance(instance, SlipwayPodOperator):
             assert instance.name == "slipway-digits-tune-trial-1"
 
 

@@ -1,9 +1,13 @@
 """One ``tune_<pipeline>`` DAG per pipeline config with a ``tuning`` section (wiring only).
 
 ingest -> validate -> study (create or resume) -> trial x N (mapped, at most ``parallel`` at a
-time, each a launcher process or pod) -> select (best trial by validation accuracy becomes the
-candidate; runs when every trial is done and at least one succeeded) -> evaluate -> gate ->
-[optimize: leaner variant, when ``tuning.leaner.enabled``] -> register -> promote.
+time) -> select (best trial by validation accuracy becomes the candidate; runs when every trial
+is done and at least one succeeded) -> evaluate -> gate -> [optimize: leaner variant, when
+``tuning.leaner.enabled``] -> register -> promote.
+
+Every step task, and every trial, is the operator ``launcher.kind`` picks
+(``operators.launchers``): a local process here, a pod on Kubernetes (``kubernetes_job`` too:
+a trial is a single pod).
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
+from operators.launchers import mapped_step_operator, step_operator
 from operators.pipelines import pipelines_dir
 from operators.release import SlipwayGateOperator, SlipwayPromoteOperator, SlipwayRegisterOperator
-from operators.step import SlipwayStepOperator
 from operators.tuning import SlipwayTuneSetupOperator
 from slipway.config import ConfigError, PipelineConfig, load_pipelines
 
@@ -22,8 +26,9 @@ DOC = """
 ### Tune `{model}` ({name})
 
 A sweep of {trials} trials ({parallel} at a time, sampler `{sampler}`, pruner `{pruner}`) over the
-search space in `{path}`, selected on the validation split. The best trial is evaluated and
-gated like any candidate; its Blessing and registry version name the study.
+search space in `{path}`, selected on the validation split; launcher `{launcher}` (each trial a
+local process or a pod). The best trial is evaluated and gated like any candidate; its Blessing
+and registry version name the study.
 Clearing the DAG run resumes the same study: recorded trials are not trained again.
 """
 
@@ -48,6 +53,7 @@ def build_tuning_dag(config: PipelineConfig) -> DAG:
             sampler=tuning.sampler,
             pruner=tuning.pruner.kind,
             path=path,
+            launcher=config.launcher.kind,
         ),
         default_args={
             "owner": config.owner,
@@ -66,26 +72,27 @@ def build_tuning_dag(config: PipelineConfig) -> DAG:
         },
     ) as dag:
         partition = "{{ params.partition or '' }}"
-        ingest = SlipwayStepOperator(task_id="ingest", step="ingest", config_path=path, partition=partition)
-        validate = SlipwayStepOperator(task_id="validate", step="validate", config_path=path)
+        ingest = step_operator(task_id="ingest", step="ingest", config=config, partition=partition)
+        validate = step_operator(task_id="validate", step="validate", config=config)
         study = SlipwayTuneSetupOperator(task_id="study", config_path=path)
-        trials = SlipwayStepOperator.partial(
+        trials = mapped_step_operator(
             task_id="trial",
             step="tune-trial",
-            config_path=path,
+            config=config,
+            step_args=study.output,  # ["--trial", "N"] per slot of the study
             max_active_tis_per_dagrun=tuning.parallel,
             map_index_template="trial {{ task.step_args[1] }}",
-        ).expand(step_args=study.output)
-        select = SlipwayStepOperator(
-            task_id="select", step="tune-select", config_path=path, trigger_rule="all_done_min_one_success"
         )
-        evaluate = SlipwayStepOperator(task_id="evaluate", step="evaluate", config_path=path)
+        select = step_operator(
+            task_id="select", step="tune-select", config=config, trigger_rule="all_done_min_one_success"
+        )
+        evaluate = step_operator(task_id="evaluate", step="evaluate", config=config)
         gate = SlipwayGateOperator(task_id="gate", config_path=path)
         register = SlipwayRegisterOperator(task_id="register", config_path=path)
         promote = SlipwayPromoteOperator(task_id="promote", config_path=path, register_task_id="register")
         ingest >> validate >> study >> trials >> select >> evaluate >> gate
         if tuning.leaner.enabled:
-            optimize = SlipwayStepOperator(task_id="optimize", step="optimize", config_path=path)
+            optimize = step_operator(task_id="optimize", step="optimize", config=config)
             gate >> optimize >> register
         else:
             gate >> register

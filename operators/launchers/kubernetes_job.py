@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from operators.launchers import kubernetes_spec as spec
 from operators.launchers.base import step_argv
 from operators.step import push_partial_result, resolve_step_config, step_result_or_fail
-from slipway.config import KubernetesJobLauncherConfig, KubernetesLauncherBase, PipelineConfig
+from slipway.config import KubernetesJobLauncherConfig, KubernetesLauncherBase, PipelineConfig, load_config
 
 try:  # the provider prefixes every Job name
     from airflow.providers.cncf.kubernetes.operators.job import JOB_NAME_PREFIX
@@ -49,9 +49,10 @@ class SlipwayJobOperator(KubernetesJobOperator):
     template_fields = (*KubernetesJobOperator.template_fields, "partition")
     ui_color = "#d5f5e3"
 
-    def __init__(
-        self, *, step: str, config: PipelineConfig, partition: str | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, step: str, config_path: str, partition: str | None = None, **kwargs: Any) -> None:
+        if not config_path:
+            raise ValueError(f"step {step}: the Job operator needs the pipeline config's path")
+        config = load_config(config_path)  # plain constructor arguments, like the pod operator's
         launcher = config.launcher
         if not isinstance(launcher, KubernetesJobLauncherConfig):
             raise ValueError(f"launcher kind {launcher.kind!r} is not kubernetes_job")
@@ -72,7 +73,7 @@ class SlipwayJobOperator(KubernetesJobOperator):
             **kwargs,
         )
         self.step = step
-        self.config_path = config.source_path or ""
+        self.config_path = config_path
         self.partition = partition
         self.base_name = spec.pod_base_name(config, step)[:40]
 
@@ -107,7 +108,9 @@ class SlipwayJobOperator(KubernetesJobOperator):
             raise AirflowException(f"step {self.step} Job failed: {exc}") from None
         finally:
             self._delete_service(config, event)
-        return step_result_or_fail(config, context["run_id"], self.step)
+        result = step_result_or_fail(config, context["run_id"], self.step)
+        context["ti"].xcom_push(key="return_value", value=result)  # do_xcom_push means a sidecar
+        return result
 
     def _delete_service(self, config: PipelineConfig, event: dict[str, Any]) -> None:
         job = event.get("job") or {}

@@ -4,9 +4,14 @@ The provider's operator does the Kubernetes work (create, defer to ``KubernetesP
 no worker slot is held while the pod runs, stream the pod's logs into the task log, delete the
 finished pod, re-attach to a still-running pod after a worker restart). This subclass only:
 
-* builds the pod from the ``launcher`` config (``kubernetes_spec``);
-* resolves the run's config when the task starts and passes it by value (``--config-json``);
-* reads the step's ``result.json`` from the store when the pod has succeeded;
+* builds the pod from the ``launcher`` config (``kubernetes_spec``), loaded from the config's
+  *path*: every constructor argument is a plain value, so the operator can be mapped like the
+  provider's own (``SlipwayPodOperator.partial(step="tune-trial", config_path=...)
+  .expand(step_args=[["--trial", "0"], ...])``: one pod per trial);
+* resolves the run's config when the task starts and passes it by value (``--config-json``),
+  followed by the step's own options (``step_args``, e.g. ``--trial 3``);
+* reads the step's ``result.json`` from the store when the pod has succeeded (a trial's from
+  its own folder, ``layout.result_folder``) and makes it the task's XCom;
 * says *why* a pod failed: image pull failure, unschedulable, OOMKilled, evicted, preempted, or
   the step's exit code - a step that rejected its input (``EXIT_BAD_INPUT``) fails without retry.
   A preempted or evicted training pod's retry starts a new pod that resumes from the last
@@ -26,8 +31,8 @@ from kubernetes.client.exceptions import ApiException
 
 from operators.launchers import kubernetes_spec as spec
 from operators.launchers.base import step_argv
-from operators.step import push_partial_result, resolve_step_config, step_result_or_fail
-from slipway.config import KubernetesLauncherBase, PipelineConfig
+from operators.step import push_partial_result, resolve_step_config, step_options, step_result_or_fail
+from slipway.config import KubernetesLauncherBase, load_config
 from slipway.errors import EXIT_BAD_INPUT
 
 IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
@@ -92,14 +97,25 @@ class SlipwayPodOperator(KubernetesPodOperator):
     ui_color = "#d5f5e3"
 
     def __init__(
-        self, *, step: str, config: PipelineConfig, partition: str | None = None, **kwargs: Any
+        self,
+        *,
+        step: str,
+        config_path: str,
+        partition: str | None = None,
+        step_args: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
+        if not config_path:
+            raise ValueError(f"step {step}: the pod operator needs the pipeline config's path")
+        # The file's launcher settings shape the pod; the run's overrides apply when it runs.
+        config = load_config(config_path)
         launcher = config.launcher
         if not isinstance(launcher, KubernetesLauncherBase):
             raise ValueError(f"launcher kind {launcher.kind!r} is not a Kubernetes launcher")
+        step_args = [str(a) for a in step_args or []]
         kwargs.setdefault("retries", 2)
         super().__init__(
-            **spec.step_pod_kwargs(config, launcher, step),
+            **spec.step_pod_kwargs(config, launcher, step, step_options(step_args)),
             env_vars=spec.env(launcher),
             poll_interval=launcher.poll_interval_seconds,
             startup_timeout_seconds=launcher.startup_timeout_seconds,
@@ -110,12 +126,16 @@ class SlipwayPodOperator(KubernetesPodOperator):
             **kwargs,
         )
         self.step = step
-        self.config_path = config.source_path or ""
+        self.config_path = config_path
         self.partition = partition
+        # Step-specific options; mappable (a sweep expands one pod per ["--trial", "N"]).
+        self.step_args = step_args
 
     def execute(self, context: Any) -> Any:
         config = resolve_step_config(self.config_path, context, self.step)
-        self.arguments = step_argv(self.step, config, context["run_id"], self.partition or None)
+        self.arguments = step_argv(
+            self.step, config, context["run_id"], self.partition or None, self.step_args
+        )
         return super().execute(context)
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
@@ -130,7 +150,11 @@ class SlipwayPodOperator(KubernetesPodOperator):
             if exit_code == EXIT_BAD_INPUT:
                 raise AirflowFailException(f"{message}\n(the step rejected its input: no retry)") from None
             raise AirflowException(message) from None
-        return step_result_or_fail(config, context["run_id"], self.step)
+        result = step_result_or_fail(config, context["run_id"], self.step, step_options(self.step_args))
+        # do_xcom_push stays False (it means the provider's sidecar): push the result as a local
+        # step's would be, for the task's links and downstream tasks.
+        context["ti"].xcom_push(key="return_value", value=result)
+        return result
 
     def _events_of_gone_pod(self, event: dict[str, Any]) -> list[k8s.CoreV1Event]:
         """The events of a pod deleted before the task resumed (a preempted pod): best effort."""

@@ -2,7 +2,7 @@
 
 Shared by the pod and the Job backends so both produce the same container: the step image,
 ``python -m slipway <step> --config-json ...``, the configured resources (``nvidia.com/gpu`` only
-for training), tolerations and node selector, and a security context that passes Pod Security
+for the steps that train: ``train`` and a sweep's ``tune-trial``), tolerations and node selector, and a security context that passes Pod Security
 "restricted": non-root, no privilege escalation, every capability dropped, seccomp
 RuntimeDefault, read-only root filesystem (an ``emptyDir`` at ``/tmp`` is the only writable
 place; ``HOME`` and Keras' cache point there).
@@ -11,6 +11,7 @@ place; ``HOME`` and Keras' cache point there).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.client import models as k8s
@@ -21,15 +22,17 @@ from slipway.config import PipelineConfig
 STEP_UID = 10001  # the step images' user (docker/step.Dockerfile)
 SCRATCH = "/tmp"
 GPU_RESOURCE = "nvidia.com/gpu"
-GPU_STEPS = frozenset({"train"})  # validate and evaluate never hold a GPU
+GPU_STEPS = frozenset({"train", "tune-trial"})  # the steps that train; validate and evaluate never hold one
 
 # Only the chief writes to the store; every container gets the same writable scratch.
 _SCRATCH_ENV = {"HOME": SCRATCH, "KERAS_HOME": f"{SCRATCH}/.keras", "MPLCONFIGDIR": f"{SCRATCH}/matplotlib"}
 
 
-def pod_base_name(config: PipelineConfig, step: str) -> str:
-    """DNS-1123 name stem: ``slipway-<pipeline>-<step>`` (the provider adds a random suffix)."""
-    return re.sub(r"[^a-z0-9-]+", "-", f"slipway-{config.name}-{step}".lower()).strip("-")[:50]
+def pod_base_name(config: PipelineConfig, step: str, options: Mapping[str, str] | None = None) -> str:
+    """DNS-1123 name stem: ``slipway-<pipeline>-<step>``, plus the option values of a step that
+    runs many times in a run (``slipway-digits-tune-trial-3``); the provider adds a random suffix."""
+    stem = "-".join([f"slipway-{config.name}-{step}", *(options or {}).values()])
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:50]
 
 
 def labels(config: PipelineConfig, step: str) -> dict[str, str]:
@@ -107,7 +110,12 @@ def image_pull_secrets(launcher: KubernetesLauncherConfig) -> list[k8s.V1LocalOb
     return [k8s.V1LocalObjectReference(name=name) for name in launcher.image_pull_secrets]
 
 
-def step_pod_kwargs(config: PipelineConfig, launcher: KubernetesLauncherConfig, step: str) -> dict[str, Any]:
+def step_pod_kwargs(
+    config: PipelineConfig,
+    launcher: KubernetesLauncherConfig,
+    step: str,
+    options: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The pod settings shared by the one-pod and the Indexed Job operators (provider kwargs).
 
     Everything a step's pod needs from the ``launcher`` config: image, command, labels, resources,
@@ -120,7 +128,7 @@ def step_pod_kwargs(config: PipelineConfig, launcher: KubernetesLauncherConfig, 
         "image": launcher.image,
         "image_pull_policy": launcher.image_pull_policy,
         "image_pull_secrets": image_pull_secrets(launcher),
-        "name": pod_base_name(config, step),
+        "name": pod_base_name(config, step, options),
         "cmds": ["python", "-m", "slipway"],
         "arguments": [],
         "labels": labels(config, step),

@@ -101,3 +101,17 @@ class ModelPageLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         return model_page_url(load_config(operator.config_path).name)
+
+
+def links_for_step(step: str) -> tuple[BaseOperatorLink, ...]:
+    """The buttons of a step's task, whichever launcher runs it (process, pod or Job)."""
+    return _LINKS_BY_STEP.get(step, (RunPageLink(),))
+
+
+_LINKS_BY_STEP: dict[str, tuple[BaseOperatorLink, ...]] = {
+    "ingest": (RunPageLink(),),
+    "validate": (DataDocsLink(), RunPageLink()),
+    "train": (TrainingCurvesLink(), RunPageLink()),
+    "evaluate": (EvaluationReportLink(), RunPageLink()),
+    "tune-select": (TuningReportLink(), RunPageLink()),
+}

@@ -11,21 +11,15 @@ which share the helpers below.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from operators.errors import airflow_errors, for_exit_code
 from operators.launchers.base import StepLauncher, StepRequest, read_step_result
 from operators.launchers.factory import launcher_for
-from operators.links import (
-    DataDocsLink,
-    EvaluationReportLink,
-    RunPageLink,
-    TrainingCurvesLink,
-    TuningReportLink,
-)
+from operators.links import links_for_step
 from operators.params import overrides_from_params, run_request_problems
 from slipway.config import LocalLauncherConfig, PipelineConfig, load_config
 from slipway.errors import EXIT_OK, BadInputError
@@ -90,14 +84,6 @@ def push_partial_result(config: PipelineConfig, context: Any, step: str) -> None
 class SlipwayStepOperator(BaseOperator):
     template_fields = ("partition",)
     ui_color = "#d6eaf8"
-    # Each step's button opens what that step produced (set per instance in __init__).
-    LINKS_BY_STEP: ClassVar[dict[str, tuple[BaseOperatorLink, ...]]] = {
-        "ingest": (RunPageLink(),),
-        "validate": (DataDocsLink(), RunPageLink()),
-        "train": (TrainingCurvesLink(), RunPageLink()),
-        "evaluate": (EvaluationReportLink(), RunPageLink()),
-        "tune-select": (TuningReportLink(), RunPageLink()),
-    }
 
     def __init__(
         self,
@@ -114,7 +100,7 @@ class SlipwayStepOperator(BaseOperator):
         self.step_args = list(step_args or [])
         self.config_path = config_path
         self.partition = partition
-        self.operator_extra_links = self.LINKS_BY_STEP.get(step, (RunPageLink(),))
+        self.operator_extra_links = links_for_step(step)  # buttons opening what the step produced
         self._launcher: StepLauncher | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from operators.launchers import kubernetes_spec as spec
 from operators.launchers.base import step_argv
+from operators.links import links_for_step
 from operators.step import push_partial_result, resolve_step_config, step_result_or_fail
 from slipway.config import KubernetesJobLauncherConfig, KubernetesLauncherBase, PipelineConfig, load_config
 
@@ -76,9 +77,10 @@ class SlipwayJobOperator(KubernetesJobOperator):
         self.config_path = config_path
         self.partition = partition
         self.base_name = spec.pod_base_name(config, step)[:40]
+        self.operator_extra_links = links_for_step(step)  # the same buttons as a local step
 
     def execute(self, context: Any) -> Any:
-        config = resolve_step_config(self.config_path, context, self.step)
+        config = resolve_step_config(self.config_path, context, self.step, self.partition)
         launcher = config.launcher
         assert isinstance(launcher, KubernetesJobLauncherConfig)
         self.name = f"{self.base_name}-{uuid.uuid4().hex[:6]}"
@@ -100,7 +102,7 @@ class SlipwayJobOperator(KubernetesJobOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any], **kwargs: Any) -> Any:
-        config = resolve_step_config(self.config_path, context, self.step)
+        config = resolve_step_config(self.config_path, context, self.step, self.partition)
         try:
             super().execute_complete(context, event, **kwargs)
         except AirflowException as exc:

@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 from operators.launchers import kubernetes_spec as spec
 from operators.launchers.base import step_argv
+from operators.links import links_for_step
 from operators.step import push_partial_result, resolve_step_config, step_options, step_result_or_fail
 from slipway.config import KubernetesLauncherBase, load_config
 from slipway.errors import EXIT_BAD_INPUT
@@ -130,16 +131,17 @@ class SlipwayPodOperator(KubernetesPodOperator):
         self.partition = partition
         # Step-specific options; mappable (a sweep expands one pod per ["--trial", "N"]).
         self.step_args = step_args
+        self.operator_extra_links = links_for_step(step)  # the same buttons as a local step
 
     def execute(self, context: Any) -> Any:
-        config = resolve_step_config(self.config_path, context, self.step)
+        config = resolve_step_config(self.config_path, context, self.step, self.partition)
         self.arguments = step_argv(
             self.step, config, context["run_id"], self.partition or None, self.step_args
         )
         return super().execute(context)
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
-        config = resolve_step_config(self.config_path, context, self.step)
+        config = resolve_step_config(self.config_path, context, self.step, self.partition)
         try:
             super().trigger_reentry(context, event)
         except AirflowException as exc:

@@ -194,3 +194,36 @@ def test_a_step_that_rejects_its_input_fails_without_retry(tmp_path: Path, kube)
 
 def test_failure_reason_of_a_vanished_pod() -> None:
     assert pod_failure_reason(None)[0].startswith("the pod is gone")
+
+
+def test_a_hostile_partition_fails_before_any_pod_is_created(tmp_path: Path, kube) -> None:
+    """Like the local operator, the pod operator checks the run request before launching."""
+    config = pipeline(tmp_path, kube)
+    kube.behaviour = "run"
+
+    class _Dag:
+        params = {"partition": None}
+
+    ctx = context("manual__hostile")
+    ctx["dag"] = _Dag()
+    ctx["params"] = {"partition": "../../etc"}
+    op = step_operator(task_id="ingest", step="ingest", config=config, partition="../../etc")
+    with pytest.raises(AirflowFailException, match="is not a partition name"):
+        op.execute(ctx)
+    assert kube.created("pods") == []
+
+
+def test_pod_steps_have_the_same_buttons_as_local_steps(tmp_path: Path, kube) -> None:
+    config = pipeline(tmp_path, kube)
+    names = {
+        step: [
+            link.name for link in step_operator(task_id=step, step=step, config=config).operator_extra_links
+        ]
+        for step in ("ingest", "validate", "train", "evaluate")
+    }
+    assert names == {
+        "ingest": ["Run page"],
+        "validate": ["Data Docs", "Run page"],
+        "train": ["Training curves", "Run page"],
+        "evaluate": ["Evaluation report", "Run page"],
+    }

@@ -64,10 +64,12 @@ REFERENCE = textwrap.dedent(
         keras.layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fit_started = time.perf_counter()
     model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0)
     seconds = time.perf_counter() - started
+    fit_seconds = time.perf_counter() - fit_started
     _, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
-    print(json.dumps({"training_seconds": seconds, "test_accuracy": accuracy,
+    print(json.dumps({"training_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": accuracy,
                       "backend": keras.backend.backend(), "examples": len(x_train)}))
     """
 )
@@ -133,7 +135,8 @@ def main() -> None:
         for repeat in range(args.repeats):
             ref, ref_wall = _python(["-c", REFERENCE, store_url, snapshot_key, str(args.epochs)], env)
             print(
-                f"[{repeat + 1}] reference: build+fit {ref['training_seconds']:.1f} s, process {ref_wall:.1f} s,"
+                f"[{repeat + 1}] reference: build+fit {ref['training_seconds']:.1f} s (fit {ref['fit_seconds']:.1f} s),"
+                f" process {ref_wall:.1f} s,"
                 f" test accuracy {ref['test_accuracy']:.4f} ({ref['backend']})",
                 flush=True,
             )
@@ -154,6 +157,8 @@ def main() -> None:
                 },
             }
             pair["ratio"] = pair["slipway"]["training_seconds"] / ref["training_seconds"]
+            # The stricter reading: the reference's fit call alone (its model build not counted).
+            pair["ratio_vs_fit_only"] = pair["slipway"]["training_seconds"] / ref["fit_seconds"]
             pair["process_ratio"] = step_wall / ref_wall
             pairs.append(pair)
             print(
@@ -164,12 +169,14 @@ def main() -> None:
             )
 
     ratio = statistics.median(p["ratio"] for p in pairs)
+    ratio_fit_only = statistics.median(p["ratio_vs_fit_only"] for p in pairs)
     ref_acc = statistics.median(p["reference"]["test_accuracy"] for p in pairs)
     ours_acc = statistics.median(p["slipway"]["test_accuracy"] for p in pairs)
     summary = {
         "epochs": args.epochs,
         "pairs": pairs,
         "median_ratio": ratio,
+        "median_ratio_vs_fit_only": ratio_fit_only,
         "reference_test_accuracy": ref_acc,
         "slipway_test_accuracy": ours_acc,
         "goal_ratio_met": ratio <= 0.5,
@@ -177,7 +184,8 @@ def main() -> None:
     }
     print(
         f"\ntraining time ratio slipway/reference: {ratio:.2f} (goal <= 0.5: "
-        f"{'met' if summary['goal_ratio_met'] else 'NOT met'})\n"
+        f"{'met' if summary['goal_ratio_met'] else 'NOT met'}); against the reference's fit call"
+        f" alone: {ratio_fit_only:.2f}\n"
         f"test accuracy: reference {ref_acc:.4f}, slipway {ours_acc:.4f} (goal >= reference - 0.005: "
         f"{'met' if summary['goal_accuracy_met'] else 'NOT met'})"
     )

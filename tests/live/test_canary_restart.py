@@ -6,7 +6,7 @@ against real local Slipway servers behind the real router (``slipway.rollout.san
 test-set images are replayed through it. Mid-rollout:
 
 1. at step 1, deferred, the triggerer is stopped and a new one started: the waiting trigger (due
-   after the old triggerer is gone: step 1's interval is 10 s, the others 3 s) is fired by the new
+   after the old triggerer is gone: step 1's interval is 15 s, the others 3 s) is fired by the new
    triggerer and the rollout moves on;
 2. at step 2, deferred, the task instance is cleared over the REST API: a new try runs
    ``execute`` from the start, which must resume the stored rollout at step 2 (same canary, the
@@ -35,6 +35,7 @@ import pytest
 
 from operators.canary import rollout_key
 from slipway.config import load_config
+from slipway.layout import counter_key, rollout_decisions_counter
 from slipway.registry import ModelRegistry
 from slipway.rollout.controller import summary
 from slipway.rollout.sandbox import get
@@ -196,7 +197,7 @@ def test_rollout_resumes_at_the_same_step_after_triggerer_and_task_restarts(tmp_
     fleet = Fleet(tmp_path, store_url, stable)
     # Latency is not what this test is about: a loaded machine must not roll the canary back.
     # Step 1 waits longer: its trigger must still be waiting when the old triggerer is gone.
-    intervals = [3, 10, 3, 3]
+    intervals = [3, 15, 3, 3]
     config = _config(fleet, steps=STEPS, step_intervals_s=intervals, latency_tolerance_s=2.0)
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -217,8 +218,8 @@ def test_rollout_resumes_at_the_same_step_after_triggerer_and_task_restarts(tmp_
         },
         dags_folder=dags,
     )
-    try:
-        with fleet.running(with_prometheus=False):
+    with fleet.running(with_prometheus=False):
+        try:  # Airflow stops before the servers do: no task starts a server after their cleanup
             server.start()
             server.wait_for(f"{DAG_ID} to be parsed", lambda: _dag_ready(server), timeout_s=180)
             with _replayer(fleet, rate=30) as traffic:
@@ -228,6 +229,7 @@ def test_rollout_resumes_at_the_same_step_after_triggerer_and_task_restarts(tmp_
 
                 # 1. The triggerer goes away while the task waits at step 1; a new one takes over.
                 at_step_1 = _when_deferred_at(server, store, key, run_id, step=1)
+                seen_at = time.time()
                 with restarted_triggerer(server, tmp_path / "triggerer.log") as gone_at:
                     # 2. Deferred at step 2: the task instance is cleared, a new try starts.
                     before = _when_deferred_at(server, store, key, run_id, step=2)
@@ -247,28 +249,30 @@ def test_rollout_resumes_at_the_same_step_after_triggerer_and_task_restarts(tmp_
             totals = traffic.totals()
             status, body = get(f"{fleet.urls['stable']}/v1/models/{MODEL}")
             serving = int(json.loads(body)["model_version_status"][0]["version"]) if status == 200 else None
-        final = store.get_json(key)
-        ti = _task(server, run_id)
-        logs = _log_text(server, run_id, ti["try_number"])
-    finally:
-        left = server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for name in ("make-airflow.log",):
-            if (server.home / name).exists():
-                shutil.copy(server.home / name, ARTIFACTS / f"canary-restart-{name}")
-        assert left == [], f"processes still alive after stop: {left}"
+            ti = _task(server, run_id)
+            logs = _log_text(server, run_id, ti["try_number"])
+            task_states = server.task_states(DAG_ID, quote(run_id))
+        finally:
+            left = server.stop()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            if server.log_path.exists():
+                shutil.copy(server.log_path, ARTIFACTS / "canary-restart-make-airflow.log")
+            assert left == [], f"processes still alive after stop: {left}"
+    final = store.get_json(key)
+    decisions = store.get_json(counter_key(rollout_decisions_counter("digits")))
 
     took = time.monotonic() - began
     print(f"\n[canary restart] {json.dumps({'seconds': round(took), 'traffic': totals['total']})}")
     print(
         f"step at the triggerer restart: {at_step_1['progress']['step']},"
-        f" its trigger due {at_step_1['due'] - gone_at:.1f} s after the old triggerer was gone"
+        f" seen deferred {at_step_1['due'] - seen_at:.1f} s before its trigger was due;"
+        f" the old triggerer was gone {gone_at - seen_at:.1f} s later"
     )
     print(f"step before the clear: {before['progress']['step']}, analyses {len(before['analyses'])}")
     print(f"step after the new try: {resumed['progress']['step']}, analyses {len(resumed['analyses'])}")
     print("\n".join(summary(final)))
 
-    assert done["state"] == "success", (server.task_states(DAG_ID, quote(run_id)), server.log_tail())
+    assert done["state"] == "success", task_states
     assert ti["try_number"] == try_before + 1 and ti["state"] == "success"
     # Step 1's trigger was due after the old triggerer had gone: the new triggerer fired it.
     assert at_step_1["progress"]["step"] == 1 and at_step_1["due"] > gone_at
@@ -287,4 +291,6 @@ def test_rollout_resumes_at_the_same_step_after_triggerer_and_task_restarts(tmp_
         (a["step"], a["decision"]["action"]) for a in final["analyses"] if a["decision"]["action"] != "hold"
     ]
     assert decided == [(0, "advance"), (1, "advance"), (2, "advance"), (3, "promote")]
+    # ... and counted once for the metrics, though two tries reported them.
+    assert {k: v for k, v in decisions.items() if v and k != "hold"} == {"advance": 3, "promote": 1}
     assert serving == candidate  # promotion replaced the stable server

@@ -6,7 +6,10 @@ resume rebuilds the rollout from the store (``slipway.rollout.controller``): a t
 mid-rollout continues at the same step. A rollback is an outcome like a gate rejection: the task
 succeeds, logs why with the numbers, and skips promote, so the champion alias and the drift
 reference stay where they are. The ``skip_canary`` Param (with a reason) or ``rollout.enabled:
-false`` skips the rollout, recorded with the reason, and promote runs as before.
+false`` skips the rollout, recorded with the reason, and promote runs as before. Failures follow
+the fail-fast rule of ``operators/errors.py``: bad Params, a missing registered version or rollout
+record, an invalid config fail at once; anything else (a router or server down) is retried, and the
+retry resumes the rollout.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import logging
 from typing import Any
 
 from airflow.sdk import BaseOperator, SkipMixin
-from airflow.sdk.exceptions import AirflowFailException
 
+from operators.errors import airflow_errors
 from operators.links import RunPageLink
 from slipway.config import PipelineConfig, load_config
+from slipway.errors import BadInputError
 
 
 def rollout_key(config: PipelineConfig, run_id: str) -> str:
@@ -43,13 +47,21 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
         return rollout_for(config, rollout_key(config, context["run_id"]))
 
     def execute(self, context: Any) -> dict[str, Any]:
+        with airflow_errors("canary"):
+            return self._start(context)
+
+    def resume(self, context: Any, event: Any = None) -> dict[str, Any]:
+        with airflow_errors("canary"):
+            return self._resume(context)
+
+    def _start(self, context: Any) -> dict[str, Any]:
         from slipway.registry import ModelRegistry
         from slipway.rollout.controller import Rollout
 
         config = load_config(self.config_path)
         registered = context["ti"].xcom_pull(task_ids=self.register_task_id)
         if not registered or "version" not in registered:
-            raise AirflowFailException(f"no registered version from task {self.register_task_id!r}")
+            raise BadInputError(f"no registered version from task {self.register_task_id!r}")
         version = int(registered["version"])
         key = rollout_key(config, context["run_id"])
         params = context.get("params") or {}
@@ -57,7 +69,7 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
         if params.get("skip_canary"):
             skip_reason = (params.get("skip_canary_reason") or "").strip()
             if not skip_reason:
-                raise AirflowFailException("skip_canary is set but skip_canary_reason is empty: write why")
+                raise BadInputError("skip_canary is set but skip_canary_reason is empty: write why")
         elif not config.rollout.enabled:
             skip_reason = "rollout.enabled is false in the pipeline config"
         if skip_reason:
@@ -78,12 +90,12 @@ class SlipwayCanaryOperator(BaseOperator, SkipMixin):
         state = rollout.start(version, stable)
         return self._continue(rollout, state, context)
 
-    def resume(self, context: Any, event: Any = None) -> dict[str, Any]:
+    def _resume(self, context: Any) -> dict[str, Any]:
         config = load_config(self.config_path)
         rollout = self._rollout(config, context)
         state = rollout.load()
         if state is None:
-            raise AirflowFailException(f"the rollout record {rollout.key} is gone: cannot resume")
+            raise BadInputError(f"the rollout record {rollout.key} is gone: cannot resume")
         return self._continue(rollout, state, context)
 
     def _continue(self, rollout: Any, state: dict[str, Any], context: Any) -> dict[str, Any]:

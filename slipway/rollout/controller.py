@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slipway.config import PipelineConfig, RolloutConfig
+from slipway.errors import BadInputError
 from slipway.rollout import judges
 from slipway.rollout.policy import Decision, Progress, decide, interval_s
 from slipway.rollout.providers import MetricsProvider, MetricsUnavailable
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 RUNNING, PROMOTED, ROLLED_BACK, SKIPPED = "running", "promoted", "rolled_back", "skipped"
 FINISHED = (PROMOTED, ROLLED_BACK, SKIPPED)
+
+
+class RolloutConflict(BadInputError, ValueError):
+    """The rollout record holds another candidate: no retry can make them one rollout."""
 
 
 class Rollout:
@@ -91,7 +96,7 @@ class Rollout:
         state = self.load()
         if state is not None:
             if state["candidate"] != candidate:
-                raise ValueError(
+                raise RolloutConflict(
                     f"{self.key} holds a rollout of v{state['candidate']}, not v{candidate}: refusing to mix them"
                 )
             if state["status"] == RUNNING:

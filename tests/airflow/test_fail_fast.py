@@ -241,3 +241,107 @@ def test_promote_after_the_champion_moved_is_not_retried(tmp_path: Path) -> None
     with pytest.raises(AirflowFailException, match="judged against no champion, but the champion is now v2"):
         operator.execute(_context("run-a", registered={"version": version_a}))
     assert ModelRegistry(run_a.store, "digits").get_alias("champion") == version_b
+
+
+# --------------------------------------------------------------------------- canary operator
+
+
+def _canary_config(tmp_path: Path) -> Path:
+    """The digits config with a rollout whose router and servers are on closed ports."""
+    from slipway.rollout.sandbox import free_port
+
+    path = _config_file(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("router", "stable", "canary")}
+    config["rollout"] = {
+        "enabled": True,
+        "router_url": urls["router"],
+        "stable_url": urls["stable"],
+        "canary_url": urls["canary"],
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _canary(config_path: Path) -> Any:
+    from operators.canary import SlipwayCanaryOperator
+
+    return SlipwayCanaryOperator(task_id="canary", config_path=str(config_path))
+
+
+def _rollout_record(config_path: Path, run_id: str) -> tuple[Any, str]:
+    from operators.canary import rollout_key
+    from slipway.config import load_config
+    from slipway.store import open_store
+
+    config = load_config(config_path)
+    return open_store(config.store_url), rollout_key(config, run_id)
+
+
+def test_canary_skip_without_reason_is_not_retried_and_records_nothing(tmp_path: Path) -> None:
+    config_path = _canary_config(tmp_path)
+    context = _context(
+        "run-1", params={"skip_canary": True, "skip_canary_reason": " "}, registered={"version": 1}
+    )
+    with pytest.raises(
+        AirflowFailException, match=r"canary rejected its input \(no retry\): .*skip_canary_reason"
+    ):
+        _canary(config_path).execute(context)
+    store, key = _rollout_record(config_path, "run-1")
+    assert not store.exists(key)
+
+
+def test_canary_without_a_registered_version_is_not_retried(tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match="no registered version from task 'register'"):
+        _canary(_canary_config(tmp_path)).execute(_context("run-1", registered=None))
+
+
+def test_canary_with_a_bad_config_is_not_retried(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: digits\nmodel_name: digits\nstore_url: file://./s\ndata: {}\nrollout: {steps: [50, 10]}\n"
+    )
+    with pytest.raises(AirflowFailException, match="steps must be increasing"):
+        _canary(bad).execute(_context("run-1", registered={"version": 1}))
+
+
+def test_canary_resume_without_its_record_is_not_retried(tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match=r"rollout record .* is gone: cannot resume"):
+        _canary(_canary_config(tmp_path)).resume(_context("run-1"), event=None)
+
+
+def test_canary_over_a_rollout_of_another_version_is_not_retried(tmp_path: Path) -> None:
+    config_path = _canary_config(tmp_path)
+    store, key = _rollout_record(config_path, "run-1")
+    store.put_json(key, {"candidate": 5, "status": "running", "progress": {"step": 1}})
+    with pytest.raises(AirflowFailException, match="holds a rollout of v5, not v6: refusing to mix them"):
+        _canary(config_path).execute(_context("run-1", registered={"version": 6}))
+    assert store.get_json(key)["candidate"] == 5
+
+
+def test_canary_with_the_router_down_is_retried_and_keeps_the_record(tmp_path: Path) -> None:
+    """A due analysis finds the canary gone and rolls back, but the router does not answer: the
+    task is retried (a retry resumes this rollout) and the stored record is unchanged."""
+    config_path = _canary_config(tmp_path)
+    store, key = _rollout_record(config_path, "run-1")
+    record = {
+        "model": "digits",
+        "candidate": 2,
+        "stable": 1,
+        "status": "running",
+        "reason": "",
+        "started": 0.0,
+        "traffic_started": 0.0,
+        "finished": None,
+        "canary": {"pid": 0, "url": "http://127.0.0.1:1"},
+        "progress": {"step": 1, "step_started": 0.0, "successes": 0, "failures": 0},
+        "weights": {"stable": 75, "canary": 25},
+        "mark": {},
+        "due": 0.0,
+        "analyses": [],
+    }
+    store.put_json(key, record)
+    with pytest.raises(AirflowException) as info:
+        _canary(config_path).resume(_context("run-1"), event=None)
+    assert _retried(info.value) and "canary failed" in str(info.value)
+    assert store.get_json(key) == record

@@ -1,5 +1,6 @@
 """k8s/serving: strict schema validation, kustomize build, and the properties the issue asks for
-(probes on the server's endpoints, resources, PDB, Services, Pod Security "restricted")."""
+(probes on the server's endpoints, resources, PDB, Services, Pod Security "restricted"). The canary
+Deployment is the one a rollout creates from the stable one (``canary_manifest``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from slipway.rollout.targets.kubernetes import canary_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / "k8s" / "serving"
@@ -24,9 +27,17 @@ def _built() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
+def _with_canary(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The build plus the canary Deployment a rollout of version 7 creates from stable."""
+    (stable,) = [d for d in docs if d["kind"] == "Deployment"]
+    canary = canary_manifest(stable, "slipway-serving-canary", 7, "server")
+    canary["metadata"]["namespace"] = stable["metadata"]["namespace"]
+    return [*docs, canary]
+
+
 def test_every_manifest_and_the_build_pass_strict_validation(tmp_path: Path) -> None:
     built = tmp_path / "built.yaml"
-    built.write_text(yaml.safe_dump_all(_built()))
+    built.write_text(yaml.safe_dump_all(_with_canary(_built())))
     result = subprocess.run(
         [str(BIN / "kubernetes-validate"), "--strict", "--quiet", *map(str, MANIFESTS), str(built)],
         capture_output=True,
@@ -42,7 +53,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 @pytest.mark.parametrize("variant", ["stable", "canary"])
 def test_deployment_per_variant_is_probed_limited_and_restricted(variant: str) -> None:
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in _built()}
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _with_canary(_built())}
     deployment = docs[("Deployment", f"slipway-serving-{variant}")]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]

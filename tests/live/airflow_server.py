@@ -52,6 +52,7 @@ class AirflowServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
+    dags_folder: Path | None = None  # None: the repository's dags/ (the Makefile's setting)
 
     @property
     def url(self) -> str:
@@ -75,6 +76,8 @@ class AirflowServer:
             "AIRFLOW__CORE__PARALLELISM": "2",
             "SLIPWAY_METRICS_DIR": str(self.home / "metrics"),
         }
+        if self.dags_folder is not None:
+            make_vars["AIRFLOW__CORE__DAGS_FOLDER"] = str(self.dags_folder)
         env = {
             "PATH": SYSTEM_PATH,  # no virtualenv: what `make airflow` from a fresh clone sees
             "HOME": str(self.home),

@@ -54,6 +54,16 @@ def listening_pids(port: int) -> list[int]:
     )
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie whose parent (not us: e.g. the shell that started stable) has not reaped it."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def stop_pid(pid: int, wait_s: float = 15.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -65,6 +75,8 @@ def stop_pid(pid: int, wait_s: float = 15.0) -> None:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     return
         except ProcessLookupError:
+            return
+        if _exited(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -135,6 +147,9 @@ class LocalTarget(DeploymentTarget):
             proc = subprocess.Popen(
                 args,
                 env={**os.environ, **self.env},
+                # Not the task's stdin: under Airflow 3 that is the task's socket to its
+                # supervisor, which would wait for the server to close it (60 s) after the task.
+                stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

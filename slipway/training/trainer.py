@@ -21,13 +21,18 @@ from typing import Any
 
 import keras
 
-from slipway.config import PipelineConfig
+from slipway.config import PipelineConfig, TrainingConfig
 from slipway.data.dataset import Snapshot
 from slipway.store import ArtifactStore
 from slipway.training.backend import device_settings
 from slipway.training.batches import ShuffledBatches, validation_batch_size
 from slipway.training.checkpoint import StoreCheckpoint, load_checkpoint
-from slipway.training.distributed import cluster_role, make_strategy, patch_keras_multi_worker_logs
+from slipway.training.distributed import (
+    ClusterRole,
+    cluster_role,
+    make_strategy,
+    patch_keras_multi_worker_logs,
+)
 from slipway.training.input import make_dataset
 from slipway.training.models import build_model
 
@@ -70,9 +75,9 @@ def train(
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> TrainingOutcome:
     settings = config.training
+    device = device_settings(settings)  # first: it may set how random bits are drawn
     keras.utils.set_random_seed(settings.seed)
     role = cluster_role()
-    device = device_settings(settings)
     log.info(
         "Keras backend %s, %s, mixed precision %s, XLA %s, %d steps per execution",
         device.backend,
@@ -105,7 +110,38 @@ def train(
         store, checkpoint_prefix, fingerprint, history=history, is_chief=role.is_chief
     )
     callbacks = [checkpoint, _LogEpochs(), *(extra_callbacks or [])]
-    if initial_epoch < settings.epochs and device.backend == "jax":
+    try:
+        _fit(model, snapshot, settings, device.backend, strategy, role, initial_epoch, callbacks)
+    except BaseException:
+        # The epochs that ended before the failure are stored before it propagates (a killed
+        # process loses only the checkpoint being written; state.json names the one before).
+        checkpoint.flush(raise_errors=False)
+        raise
+    return TrainingOutcome(
+        model=model,
+        history=checkpoint.history,
+        epochs_completed=settings.epochs,
+        resumed_from_epoch=initial_epoch,
+        duration_s=time.monotonic() - started,
+        is_chief=role.is_chief,
+        backend=device.backend,
+        mixed_precision=device.mixed_precision,
+        jit_compile=device.jit_compile,
+    )
+
+
+def _fit(
+    model: keras.Model,
+    snapshot: Snapshot,
+    settings: TrainingConfig,
+    backend: str,
+    strategy: Any,  # tf.distribute.Strategy on TensorFlow, None on JAX
+    role: ClusterRole,
+    initial_epoch: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> None:
+    """Keras ``fit`` from ``initial_epoch`` on the input pipeline that suits the backend."""
+    if initial_epoch < settings.epochs and backend == "jax":
         # On JAX, NumPy batches go straight into device buffers; going through tf.data converts
         # every batch back to NumPy and halved the speed on the CPU. Full batches only (one
         # compiled shape), shuffled per (seed, epoch) so a resumed run draws the same batches.
@@ -150,17 +186,6 @@ def train(
                 shuffle=False,  # tf.data shuffles (seeded); Keras' own flag would be ignored
                 verbose=0,
             )
-    return TrainingOutcome(
-        model=model,
-        history=checkpoint.history,
-        epochs_completed=settings.epochs,
-        resumed_from_epoch=initial_epoch,
-        duration_s=time.monotonic() - started,
-        is_chief=role.is_chief,
-        backend=device.backend,
-        mixed_precision=device.mixed_precision,
-        jit_compile=device.jit_compile,
-    )
 
 
 def export_model(model: keras.Model, out_dir: str | Path, metadata: dict[str, Any]) -> Path:

@@ -165,3 +165,28 @@ def test_cluster_role_from_tf_config() -> None:
     assert (role.num_workers, role.task_index, role.is_chief) == (2, 1, False)
     with pytest.raises(ValueError, match="TF_CONFIG"):
         cluster_role({"TF_CONFIG": "{not json"})
+
+
+class _UploadFails:
+    """A store whose checkpoint uploads fail after the first (e.g. S3 credentials expiring)."""
+
+    def __init__(self, store) -> None:
+        self._store, self.uploads = store, 0
+
+    def upload_file(self, local, key):
+        self.uploads += 1
+        if self.uploads > 1:
+            raise OSError(f"upload of {key} refused")
+        return self._store.upload_file(local, key)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_checkpoint_that_cannot_be_stored_fails_training(tmp_path: Path) -> None:
+    """Uploads run in the background, but their failure surfaces on the training thread."""
+    cfg = config(tmp_path, epochs=4)
+    store = _UploadFails(open_store(cfg.store_url))
+    with pytest.raises(OSError, match="upload of ckpt/epoch-0002.keras refused"):
+        train(cfg, digits_snapshot(), store=store, checkpoint_prefix="ckpt", fingerprint="f")
+    assert store.get_json("ckpt/state.json")["epoch"] == 1  # the last checkpoint that was stored

@@ -187,6 +187,6 @@ def test_a_checkpoint_that_cannot_be_stored_fails_training(tmp_path: Path) -> No
     """Uploads run in the background, but their failure surfaces on the training thread."""
     cfg = config(tmp_path, epochs=4)
     store = _UploadFails(open_store(cfg.store_url))
-    with pytest.raises(OSError, match="upload of ckpt/epoch-0002.keras refused"):
+    with pytest.raises(OSError, match=r"upload of ckpt/epoch-0002\.keras refused"):
         train(cfg, digits_snapshot(), store=store, checkpoint_prefix="ckpt", fingerprint="f")
     assert store.get_json("ckpt/state.json")["epoch"] == 1  # the last checkpoint that was stored

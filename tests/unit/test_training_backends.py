@@ -28,21 +28,25 @@ _TRAIN_ON_JAX = textwrap.dedent(
     from slipway.store import open_store
     from slipway.training.backend import select_backend
 
-    out = sys.argv[1]
+    out, cache = sys.argv[1], sys.argv[2]
     cfg = parse_config({
         "name": "digits", "model_name": "digits", "store_url": "file://" + out + "/store",
         "data": {"source": {"kind": "digits"}, "input_shape": [8, 8], "num_classes": 10},
-        "training": {"epochs": 4, "batch_size": 32, "backend": "jax", "steps_per_execution": 4},
+        "training": {"epochs": 4, "batch_size": 32, "backend": "jax", "steps_per_execution": 4,
+                     "compilation_cache": cache},
     })
     assert select_backend(cfg.training) == "jax"
     import logging
     import jax
     jax.config.update("jax_log_compiles", True)
-    compiled = []
+    compiled, cache_hits = [], []
     class _Compiles(logging.Handler):
         def emit(self, record):
-            if "Finished XLA compilation of jit(train_step)" in record.getMessage():
-                compiled.append(record.getMessage())
+            message = record.getMessage()
+            if "Finished XLA compilation of jit(train_step)" in message:  # compiled or loaded
+                compiled.append(message)
+            if "Persistent compilation cache hit for 'jit_train_step'" in message:
+                cache_hits.append(message)
     logging.getLogger("jax").addHandler(_Compiles())
     from sklearn.datasets import load_digits
     from slipway.training.trainer import export_model, train
@@ -54,16 +58,18 @@ _TRAIN_ON_JAX = textwrap.dedent(
     np.save(out + "/x.npy", snap.test.x)
     np.save(out + "/p.npy", outcome.model.predict(snap.test.x, verbose=0))
     export_model(outcome.model, out + "/model", {})
-    print(json.dumps({"backend": outcome.backend, "final": outcome.final, "train_step_compiles": len(compiled)}))
+    print(json.dumps({"backend": outcome.backend, "final": outcome.final, "train_step_compiles": len(compiled),
+                      "train_step_cache_hits": len(cache_hits)}))
     """
 )
 
 
-def test_jax_trained_model_serves_the_same_predictions_from_tensorflow(tmp_path: Path) -> None:
+def _train_on_jax(out: Path, cache: str = "") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_BACKEND": ""}
     env.pop("KERAS_BACKEND")
     done = subprocess.run(
-        [sys.executable, "-c", _TRAIN_ON_JAX, str(tmp_path)],
+        [sys.executable, "-c", _TRAIN_ON_JAX, str(out), cache],
         capture_output=True,
         text=True,
         env=env,
@@ -71,7 +77,11 @@ def test_jax_trained_model_serves_the_same_predictions_from_tensorflow(tmp_path:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_jax_trained_model_serves_the_same_predictions_from_tensorflow(tmp_path: Path) -> None:
+    report = _train_on_jax(tmp_path)
     assert report["backend"] == "jax"
     assert report["final"]["val_accuracy"] > 0.8
     # 1,200 rows in batches of 32 leave a partial batch; dropping it keeps one compiled shape.
@@ -84,6 +94,29 @@ def test_jax_trained_model_serves_the_same_predictions_from_tensorflow(tmp_path:
     (tf_out,) = served.signatures["serving_default"](tf.constant(x)).values()
     np.testing.assert_allclose(tf_out.numpy(), np.load(tmp_path / "p.npy"), rtol=1e-4, atol=1e-5)
     assert (tmp_path / "model" / "model.keras").exists()
+
+
+def test_a_second_run_reuses_the_compiled_train_step_and_trains_the_same_model(tmp_path: Path) -> None:
+    cache = tmp_path / "xla-cache"
+    first = _train_on_jax(tmp_path / "first", str(cache))
+    assert first["train_step_cache_hits"] == 0 and any(cache.iterdir())
+    second = _train_on_jax(tmp_path / "second", str(cache))
+    assert second["train_step_cache_hits"] == 1  # loaded from the cache, not compiled again
+    assert second["final"] == first["final"]
+    np.testing.assert_array_equal(np.load(tmp_path / "first/p.npy"), np.load(tmp_path / "second/p.npy"))
+
+
+def test_the_compilation_cache_folder_is_not_part_of_the_model_fingerprint() -> None:
+    raw = {
+        "name": "digits",
+        "model_name": "digits",
+        "store_url": "file:///tmp/unused",
+        "data": {"source": {"kind": "digits"}, "input_shape": [8, 8], "num_classes": 10},
+    }
+    here = parse_config({**raw, "training": {"compilation_cache": "/cache/a"}})
+    there = parse_config({**raw, "training": {"compilation_cache": ""}})
+    assert here.fingerprint() == there.fingerprint()
+    assert here.fingerprint() != parse_config({**raw, "training": {"epochs": 3}}).fingerprint()
 
 
 def test_auto_backend_decisions() -> None:

@@ -273,18 +273,10 @@ class TrainingConfig(_Strict):
     mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = "auto"
     jit_compile: Literal["auto", "on", "off"] = "auto"
     # Where JAX keeps compiled programs between runs: a retraining of the same architecture skips
-    # XLA compilation (about 1 s of a 10 s run here). Not part of the model's fingerprint.
-    compilation_cache: str = Field(
-        default="${SLIPWAY_COMPILATION_CACHE:-.slipway/xla-cache}",
-        description="folder of JAX's persistent compilation cache; '' turns it off",
-        validate_default=True,  # the default's ${VAR} is expanded even without a config file
-    )
-
-    @field_validator("compilation_cache")
-    @classmethod
-    def _expand(cls, value: str) -> str:
-        expanded: str = _expand_env(value)
-        return expanded
+    # XLA compilation (about 1 s of a 10 s run here). None: the training process's own
+    # $SLIPWAY_COMPILATION_CACHE, else .slipway/xla-cache (a pod sets its scratch folder); '' off.
+    # Not part of the model's fingerprint.
+    compilation_cache: str | None = Field(default=None, description="JAX compilation cache folder; '' off")
 
     @model_validator(mode="after")
     def _strategy_needs_tensorflow(self) -> TrainingConfig:
@@ -715,7 +707,7 @@ class PipelineConfig(_Strict):
     store_url: str
     data: DataConfig
     validation: ValidationConfig = ValidationConfig()
-    training: TrainingConfig = Field(default_factory=TrainingConfig)  # built per config: reads the env
+    training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
     launcher: LauncherConfig = LocalLauncherConfig()
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # built per config: reads the env then

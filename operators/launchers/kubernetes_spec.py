@@ -25,7 +25,13 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_STEPS = frozenset({"train", "tune-trial"})  # the steps that train; validate and evaluate never hold one
 
 # Only the chief writes to the store; every container gets the same writable scratch.
-_SCRATCH_ENV = {"HOME": SCRATCH, "KERAS_HOME": f"{SCRATCH}/.keras", "MPLCONFIGDIR": f"{SCRATCH}/matplotlib"}
+_SCRATCH_ENV = {
+    "HOME": SCRATCH,
+    "KERAS_HOME": f"{SCRATCH}/.keras",
+    "MPLCONFIGDIR": f"{SCRATCH}/matplotlib",
+    # JAX's compilation cache (the pod's own; mount a volume there to share it between pods).
+    "SLIPWAY_COMPILATION_CACHE": f"{SCRATCH}/xla-cache",
+}
 
 
 def pod_base_name(config: PipelineConfig, step: str, options: Mapping[str, str] | None = None) -> str:

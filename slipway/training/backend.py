@@ -118,12 +118,24 @@ def _single_device_random_bits() -> None:
     jax.config.update("jax_threefry_partitionable", False)
 
 
-def _persistent_compilation_cache(folder: str) -> None:
+def compilation_cache_folder(configured: str | None) -> str:
+    """The configured folder; unset: this process's ``$SLIPWAY_COMPILATION_CACHE`` or the default.
+
+    Resolved where training runs, not where the config was read: a pod gets the config by value
+    from the Airflow worker but has its own writable scratch folder.
+    """
+    if configured is not None:
+        return configured
+    return os.environ.get("SLIPWAY_COMPILATION_CACHE", ".slipway/xla-cache")
+
+
+def _persistent_compilation_cache(configured: str | None) -> None:
     """Reuse compiled XLA programs across runs (keyed by program, flags, JAX version, device).
 
     Every compilation is kept (JAX's default keeps only those over 1 s). A folder that cannot be
     created (a read-only root filesystem in a pod without a volume there) only costs the reuse.
     """
+    folder = compilation_cache_folder(configured)
     if not folder:
         return
     path = Path(folder).expanduser()

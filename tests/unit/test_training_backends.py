@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from slipway.config import ConfigError, TrainingConfig, parse_config
-from slipway.training.backend import wanted_backend
+from slipway.training.backend import compilation_cache_folder, wanted_backend
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,6 +117,15 @@ def test_the_compilation_cache_folder_is_not_part_of_the_model_fingerprint() -> 
     there = parse_config({**raw, "training": {"compilation_cache": ""}})
     assert here.fingerprint() == there.fingerprint()
     assert here.fingerprint() != parse_config({**raw, "training": {"epochs": 3}}).fingerprint()
+
+
+def test_the_compilation_cache_is_resolved_where_training_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIPWAY_COMPILATION_CACHE", "/tmp/xla-cache")
+    assert compilation_cache_folder(None) == "/tmp/xla-cache"  # the pod's own scratch folder
+    assert compilation_cache_folder("") == ""  # off
+    assert compilation_cache_folder("/cache") == "/cache"
+    monkeypatch.delenv("SLIPWAY_COMPILATION_CACHE")
+    assert compilation_cache_folder(None) == ".slipway/xla-cache"
 
 
 def test_auto_backend_decisions() -> None:

@@ -64,12 +64,12 @@ _TRAIN_ON_JAX = textwrap.dedent(
 )
 
 
-def _train_on_jax(out: Path, cache: str = "") -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_BACKEND": ""}
-    env.pop("KERAS_BACKEND")
+def _fresh_interpreter(script: str, *args: str) -> dict:
+    """Run ``script`` where Keras picks its own backend; its last stdout line is a JSON report."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
-        [sys.executable, "-c", _TRAIN_ON_JAX, str(out), cache],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -78,6 +78,11 @@ def _train_on_jax(out: Path, cache: str = "") -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _train_on_jax(out: Path, cache: str = "") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    return _fresh_interpreter(_TRAIN_ON_JAX, str(out), cache)
 
 
 def test_jax_trained_model_serves_the_same_predictions_from_tensorflow(tmp_path: Path) -> None:
@@ -193,18 +198,7 @@ _RESUME_ON_JAX = textwrap.dedent(
 
 
 def test_jax_training_checkpoints_and_resumes_with_continuous_curves(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-c", _RESUME_ON_JAX, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = _fresh_interpreter(_RESUME_ON_JAX, str(tmp_path))
     assert report["resumed_from"] == 2
     history = report["history"]
     assert len(history["loss"]) == 4 and len(history["val_accuracy"]) == 4

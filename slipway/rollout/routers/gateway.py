@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from slipway.rollout.kube import kube_api
 from slipway.rollout.routers import TrafficRouter, split
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
@@ -41,13 +42,7 @@ class GatewayRouter(TrafficRouter):
     @property
     def api(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
-
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._api = client.CustomObjectsApi()
+            self._api = kube_api("CustomObjectsApi")
         return self._api
 
     def _get(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import copy
 import time
 from typing import Any
 
+from slipway.rollout.kube import kube_api
 from slipway.rollout.routers import TrafficRouter
 from slipway.rollout.targets import DeploymentTarget
 
@@ -86,13 +87,7 @@ class KubernetesTarget(DeploymentTarget):
     @property
     def api(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
-
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._api = client.AppsV1Api()
+            self._api = kube_api("AppsV1Api")
         return self._api
 
     def _read(self, variant: str) -> Any:
